@@ -1,0 +1,5 @@
+"""`python -m mpq.core` is the `mpq` command."""
+
+from mpq.core.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""Aggregators from per-item sufficient statistics, each with a seeded bootstrap CI over items.
+
+Every aggregator is written as a function of a (B, n) matrix of item multiplicities: row b says how
+often each of the n items occurs in resample b. The point estimate is the same function on one
+row of ones, so the estimate and its interval can never disagree about the formula.
+
+- ``mean``: accuracy, agreement, a mean SDR.
+- ``median``: SiSEC SDR, whose per-item statistic is already the median over frames of a track.
+- ``ratio_of_sums``: corpus WER = total errors / total reference words (never a mean of WERs).
+- ``one_minus_ratio_of_sums``: corpus word recognition accuracy, 1 - WER.
+- ``class_mean_ratio_of_sums``: mIoU = per-class sum of intersections / sum of unions, then the
+  mean over classes that occur (union > 0) in the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+_MAX_MATRIX_ENTRIES = 20_000_000
+
+Arrays = Sequence[np.ndarray]
+Aggregator = Callable[[np.ndarray, Arrays], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def _mean(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+    (x,) = arrays
+    return w @ x / w.sum(axis=1)
+
+
+def _median(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+    (x,) = arrays
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    cum = np.cumsum(w[:, order], axis=1)
+    n = int(w[0].sum())
+    lower = np.argmax(cum > (n - 1) // 2, axis=1)
+    upper = np.argmax(cum > n // 2, axis=1)
+    return (xs[lower] + xs[upper]) / 2.0
+
+
+def _ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+    num, den = arrays
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (w @ num) / (w @ den)
+
+
+def _one_minus_ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+    return 1.0 - _ratio_of_sums(w, arrays)
+
+
+def _class_mean_ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+    num, den = arrays
+    num_sums, den_sums = w @ num, w @ den
+    present = den_sums > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(present, num_sums / den_sums, 0.0)
+    return ratios.sum(axis=1) / present.sum(axis=1)
+
+
+AGGREGATORS: dict[str, tuple[Aggregator, int, bool]] = {
+    # name: (function, number of inputs, inputs are per-class vectors)
+    "mean": (_mean, 1, False),
+    "median": (_median, 1, False),
+    "ratio_of_sums": (_ratio_of_sums, 2, False),
+    "one_minus_ratio_of_sums": (_one_minus_ratio_of_sums, 2, False),
+    "class_mean_ratio_of_sums": (_class_mean_ratio_of_sums, 2, True),
+}
+
+
+def aggregate(
+    name: str,
+    inputs: Sequence[Sequence[float] | np.ndarray],
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> Aggregate:
+    """Point estimate and percentile bootstrap interval; items with a NaN input are dropped."""
+    if name not in AGGREGATORS:
+        raise KeyError(f"unknown aggregator {name!r}; known: {sorted(AGGREGATORS)}")
+    fn, arity, per_class = AGGREGATORS[name]
+    if len(inputs) != arity:
+        raise ValueError(f"aggregator {name!r} takes {arity} input(s), got {len(inputs)}")
+    arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+    if per_class:
+        arrays = [a.reshape(len(a), -1) for a in arrays]
+    keep = np.ones(len(arrays[0]), dtype=bool)
+    for a in arrays:
+        keep &= ~np.isnan(a.reshape(len(a), -1)).any(axis=1)
+    arrays = [a[keep] for a in arrays]
+    n = int(keep.sum())
+    if n == 0:
+        return Aggregate(float("nan"), float("nan"), float("nan"), 0)
+    value = float(fn(np.ones((1, n)), arrays)[0])
+    if resamples <= 0 or n < 2:
+        return Aggregate(value, float("nan"), float("nan"), n)
+    stats = np.concatenate([fn(w, arrays) for w in _resample_counts(n, resamples, seed)])
+    stats = stats[~np.isnan(stats)]
+    alpha = (1.0 - level) / 2.0
+    low, high = np.quantile(stats, [alpha, 1.0 - alpha]) if len(stats) else (np.nan, np.nan)
+    return Aggregate(value, float(low), float(high), n)
+
+
+def _resample_counts(n: int, resamples: int, seed: int):
+    """(B, n) multiplicity matrices, in chunks that bound memory."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, min(resamples, _MAX_MATRIX_ENTRIES // n))
+    done = 0
+    while done < resamples:
+        b = min(chunk, resamples - done)
+        idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        done += b

@@ -1,0 +1,267 @@
+"""The `mpq` command, and the sweep options every modality CLI shares.
+
+`mpq plugins` lists what the installed packages provide, `mpq show RUN_DIR` summarises a run,
+`mpq run --task NAME` sweeps any task plugin (the modality CLIs add presets on top).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mpq.core import registry
+from mpq.core.cache import DEFAULT_CACHE_DIR
+from mpq.core.codec import parse_codec_spec
+from mpq.core.device import DEVICES
+from mpq.core.engine import SweepConfig, SweepSummary, run_sweep
+from mpq.core.errors import MpqError
+from mpq.core.store import read_run
+from mpq.core.summary import summarize
+from mpq.core.task import Task
+
+EXIT_INTERRUPTED = 130
+
+
+def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that runs a sweep; pass them to `sweep_config`."""
+    options = [
+        click.option(
+            "--codec",
+            "codecs",
+            multiple=True,
+            metavar="SPEC",
+            help="Codec setting(s), repeatable: NAME[:PARAM=V1,V2...][:bpp=T] e.g."
+            " 'jpeg:quality=5,10' or 'webp:bpp=0.15' (a rate target). Own codecs:"
+            " 'python:module:Class:quality=3'.",
+        ),
+        click.option(
+            "--metric",
+            "metrics",
+            multiple=True,
+            metavar="NAME",
+            help="Full-reference similarity metric(s) vs the original, repeatable.",
+        ),
+        click.option(
+            "--out",
+            type=click.Path(file_okay=False, path_type=Path),
+            required=True,
+            help="Run directory. If it holds this run already, the sweep resumes and skips"
+            " stored rows.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            help="Codec worker processes (0: encode in this process, no overlap).",
+        ),
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="Model batch size; halved automatically on out-of-memory.",
+        ),
+        click.option(
+            "--device",
+            type=str,
+            default="auto",
+            show_default=True,
+            help=f"Model device: {', '.join(DEVICES)} or cuda:N; auto picks cuda, mps, then cpu.",
+        ),
+        click.option(
+            "--amp/--no-amp",
+            default=False,
+            show_default=True,
+            help="Automatic mixed precision for the model (float16 on GPU, bfloat16 on CPU).",
+        ),
+        click.option(
+            "--limit",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Use only the first N items of the dataset.",
+        ),
+        click.option(
+            "--seed", type=int, default=0, show_default=True, help="Seed for models and bootstrap."
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=DEFAULT_CACHE_DIR,
+            show_default=True,
+            help="Bitstream cache: a re-run with another model or metric does not re-encode.",
+        ),
+        click.option(
+            "--no-cache", is_flag=True, help="Neither read nor write the bitstream cache."
+        ),
+        click.option(
+            "--dry-run", is_flag=True, help="Print what would be computed, compute nothing."
+        ),
+        click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
+    ]
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def sweep_config(options: dict[str, Any], manifest: dict[str, Any] | None = None) -> SweepConfig:
+    """Turn `sweep_options` values into a SweepConfig (codec specs parsed and validated now)."""
+    settings = [s for spec in options["codecs"] for s in parse_codec_spec(spec)]
+    return SweepConfig(
+        settings=settings,
+        metrics=list(options["metrics"]),
+        workers=options["workers"],
+        batch_size=options["batch_size"],
+        device=options["device"],
+        amp=options["amp"],
+        limit=options["limit"],
+        seed=options["seed"],
+        cache_dir=None if options["no_cache"] else options["cache_dir"],
+        progress=not options["no_progress"],
+        dry_run=options["dry_run"],
+        manifest=manifest or {},
+    )
+
+
+def report_summary(summary: SweepSummary) -> None:
+    """Print the outcome of a sweep and exit 130 if it was interrupted."""
+    console = Console(stderr=True)
+    console.print(
+        f"{summary.written} rows written, {summary.failed} failed, {summary.skipped} already"
+        f" stored, in {summary.seconds:.1f} s -> {summary.path}"
+    )
+    if summary.failed:
+        console.print(f"Failed rows keep their error text: mpq show {summary.path} --failed")
+    if summary.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Show MpqError as a one-line message (exit 2) instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except MpqError as error:
+            raise click.ClickException(str(error)) from error
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(importlib.metadata.version("mpq-core"), prog_name="mpq")
+def main() -> None:
+    """mpq: how machine-perception models degrade under lossy compression."""
+
+
+@main.command()
+def plugins() -> None:
+    """List installed codecs, tasks and metrics and the package that brings each."""
+    console = Console()
+    for reg in (registry.codecs, registry.tasks, registry.metrics):
+        table = Table(title=f"{reg.kind}s (entry point group {reg.group})")
+        for column in ("name", "package", "object"):
+            table.add_column(column)
+        for info in reg.info():
+            table.add_row(info.name, info.distribution, info.target)
+        console.print(table)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the confidence intervals (0: none).",
+)
+@click.option("--failed", is_flag=True, help="List failed rows with their errors.")
+@friendly_errors
+def show(run_dir: Path, resamples: int, failed: bool) -> None:
+    """Summarise a run: its manifest and a table of aggregates with 95% CIs."""
+    manifest, table = read_run(run_dir)
+    console = Console()
+    config = manifest.get("task_config", {})
+    console.print(
+        f"[bold]{run_dir}[/]  run {manifest['run_id']}  status {manifest['status']}\n"
+        f"task {manifest['task']}  model {config.get('model', '?')}  dataset"
+        f" {config.get('dataset', '?')}  device {manifest.get('device')}"
+        f"  seed {manifest.get('seed')}"
+    )
+    if table.num_rows == 0:
+        console.print("No rows stored yet.")
+        return
+    summaries = summarize(manifest, table, resamples=resamples, seed=manifest.get("seed", 0))
+    out = Table(caption="score [95% bootstrap CI]; rate: mean of items (pooled)")
+    for column in ("setting", "ok", "failed", "rate"):
+        out.add_column(column)
+    score_names = list(manifest.get("scores", {}))
+    metric_names = sorted({name for s in summaries for name in s.metrics})
+    for name in score_names + metric_names:
+        out.add_column(name)
+    for s in summaries:
+        rate = (
+            "-" if s.rate_unit is None else f"{s.mean_rate:.4g} ({s.pooled_rate:.4g}) {s.rate_unit}"
+        )
+        cells = [s.setting, str(s.n_ok), str(s.n_failed), rate]
+        cells += [_format(s.scores.get(n)) for n in score_names]
+        cells += [_format(s.metrics.get(n)) for n in metric_names]
+        out.add_row(*cells)
+    console.print(out)
+    if failed:
+        rows = table.filter(table.column("status").to_numpy(zero_copy_only=False) != "ok")
+        for row in rows.select(["item_id", "setting", "error"]).to_pylist():
+            console.print(f"{row['item_id']} @ {row['setting']}: {row['error']}")
+
+
+@main.command()
+@click.option(
+    "--task",
+    "task_name",
+    required=True,
+    metavar="NAME",
+    help="Task plugin name (see `mpq plugins`) or python:module:Class.",
+)
+@click.option(
+    "--option",
+    "task_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keyword argument for the task's constructor, repeatable.",
+)
+@sweep_options
+@friendly_errors
+def run(task_name: str, task_options: tuple[str, ...], **options: Any) -> None:
+    """Sweep any task plugin over codec settings into a run directory."""
+    kwargs = {}
+    for option in task_options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise MpqError(f"--option {option!r} must be KEY=VALUE.")
+        kwargs[key] = value
+    task_class = registry.tasks.get(task_name)
+    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
+        raise MpqError(f"{task_name!r} is not a Task subclass.")
+    config = sweep_config(options, manifest={"task_options": kwargs})
+    try:
+        task = task_class(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise MpqError(f"task {task_name!r} rejected its --option values: {error}") from error
+    report_summary(run_sweep(task, options["out"], config))
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "-"
+    if math.isnan(value.ci_low):
+        return f"{value.value:.4g}"
+    return f"{value.value:.4g} [{value.ci_low:.4g}, {value.ci_high:.4g}]"

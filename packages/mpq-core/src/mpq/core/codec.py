@@ -1,0 +1,354 @@
+"""The codec interface, its parameter grid, and rate targeting.
+
+A codec is one small class: its name, its parameters (with ranges), `encode` and `decode`. It
+knows nothing about files, rows, batching or progress; the engine owns those. A sweep names codec
+settings with a spec such as ``jpeg:quality=5,10,25:subsampling=420`` (the cartesian product of the
+listed values) or asks for a rate instead of a knob value, ``webp:bpp=0.15``: the codec's rate knob
+is then bisected per item to the closest rate not above the target.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from mpq.core import registry
+from mpq.core.errors import MpqError, ParameterError
+from mpq.core.rate import RATE_UNITS, RATE_UNITS_BY_MODALITY, Bitstream
+
+REFERENCE = "none"
+_SUFFIXES = {"k": 1_000, "K": 1_000, "M": 1_000_000}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One codec parameter: its type, default, valid range or choices, and rate direction.
+
+    `rate` is +1 when a larger value gives more bits, -1 when it gives fewer, 0 when the parameter
+    is not a rate knob; rate targeting bisects the codec's rate knob.
+    """
+
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    rate: int = 0
+    help: str = ""
+
+    def parse(self, raw: Any, codec: str) -> Any:
+        """Coerce `raw` (a value or its text) and check it, naming codec and range on error."""
+        value = _coerce(raw, self.type, f"{codec}:{self.name}")
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(
+                f"{codec}: {self.name}={raw!r} is not one of {list(self.choices)}."
+            )
+        too_low = self.low is not None and value < self.low
+        too_high = self.high is not None and value > self.high
+        if too_low or too_high:
+            raise ParameterError(
+                f"{codec}: {self.name}={raw!r} is out of range; use a value in"
+                f" [{self.low}, {self.high}]."
+            )
+        return value
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            valid = "|".join(str(c) for c in self.choices)
+        elif self.low is not None or self.high is not None:
+            valid = f"{self.low}..{self.high}"
+        else:
+            valid = self.type.__name__
+        knob = " (rate knob)" if self.rate else ""
+        return f"{self.name}={valid} default {self.default}{knob}: {self.help}".rstrip(": ")
+
+
+class Codec(ABC):
+    """Base class of every codec. Subclasses set the class attributes and two methods.
+
+    `decode` must return an item of exactly the original's shape (crop padding, trim delay) and
+    may use only the payload: whatever the decoder needs goes into the counted bytes.
+    `version` is part of the bitstream cache key: bump it when the codec's output changes.
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    version: ClassVar[str] = "1"
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = validate_values(type(self), values)
+
+    @abstractmethod
+    def encode(self, data: Any) -> Bitstream: ...
+
+    @abstractmethod
+    def decode(self, bitstream: Bitstream) -> Any: ...
+
+    @classmethod
+    def parameter(cls, name: str) -> Param:
+        for param in cls.parameters:
+            if param.name == name:
+                return param
+        known = [p.name for p in cls.parameters]
+        close = difflib.get_close_matches(name, known + list(RATE_UNITS), n=2, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise ParameterError(
+            f"codec {cls.name!r} has no parameter {name!r}.{hint}"
+            f" Its parameters: {', '.join(known) or 'none'}; rate targets:"
+            f" {', '.join(RATE_UNITS_BY_MODALITY.get(cls.modality, RATE_UNITS))}."
+        )
+
+    @classmethod
+    def rate_knob(cls) -> Param | None:
+        return next((p for p in cls.parameters if p.rate), None)
+
+
+def validate_values(cls: type[Codec], values: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled in, every given value parsed and range-checked."""
+    checked = {p.name: p.default for p in cls.parameters}
+    for name, raw in values.items():
+        checked[name] = cls.parameter(name).parse(raw, cls.name)
+    return checked
+
+
+@dataclass(frozen=True)
+class Target:
+    unit: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of a sweep: a codec, fixed parameter values, and optionally a rate target."""
+
+    codec: str
+    values: tuple[tuple[str, Any], ...] = ()
+    target: Target | None = None
+
+    @property
+    def id(self) -> str:
+        parts = [f"{k}={_text(v)}" for k, v in self.values]
+        if self.target is not None:
+            parts.append(f"{self.target.unit}={_text(self.target.value)}")
+        return ":".join([self.codec, *parts])
+
+    @property
+    def is_reference(self) -> bool:
+        return self.codec == REFERENCE
+
+
+REFERENCE_SETTING = Setting(REFERENCE)
+
+
+def parse_codec_spec(spec: str) -> list[Setting]:
+    """``name[:param=v1,v2][:bpp=0.1,0.2]`` -> one Setting per combination, validated now.
+
+    `name` is a registered codec or ``python:module:Class``.
+    """
+    parts = spec.split(":")
+    if parts[0] == "python":
+        if len(parts) < 3:
+            raise ParameterError(f"codec spec {spec!r}: write 'python:module:Class[:k=v]'.")
+        name, assignments = ":".join(parts[:3]), parts[3:]
+    else:
+        name, assignments = parts[0], parts[1:]
+    cls = codec_class(name)
+    fixed: list[list[tuple[str, Any]]] = []
+    targets: list[Target] = []
+    for assignment in assignments:
+        key, sep, raw_values = assignment.partition("=")
+        if not sep or not raw_values:
+            raise ParameterError(
+                f"codec spec {spec!r}: {assignment!r} must be 'name=value[,value]'."
+            )
+        raws = raw_values.split(",")
+        if key in RATE_UNITS:
+            targets += [_target(cls, key, raw, spec) for raw in raws]
+        else:
+            param = cls.parameter(key)
+            fixed.append([(key, param.parse(raw, cls.name)) for raw in raws])
+    combos = [tuple(c) for c in itertools.product(*fixed)]
+    if not targets:
+        return [Setting(name, combo) for combo in combos]
+    return [Setting(name, combo, t) for combo in combos for t in targets]
+
+
+def _target(cls: type[Codec], unit: str, raw: str, spec: str) -> Target:
+    allowed = RATE_UNITS_BY_MODALITY.get(cls.modality, RATE_UNITS)
+    if unit not in allowed:
+        raise ParameterError(
+            f"codec spec {spec!r}: {unit} is not a rate of {cls.modality} codecs; use {allowed}."
+        )
+    if cls.rate_knob() is None:
+        raise ParameterError(
+            f"codec spec {spec!r}: codec {cls.name!r} has no monotone rate knob to target a rate."
+        )
+    value = _coerce(raw, float, f"{cls.name}:{unit}")
+    if value <= 0:
+        raise ParameterError(f"codec spec {spec!r}: target {unit}={raw} must be > 0.")
+    return Target(unit, value)
+
+
+def codec_class(name: str) -> type[Codec]:
+    cls = registry.codecs.get(name)
+    if not (isinstance(cls, type) and issubclass(cls, Codec)):
+        raise ParameterError(f"{name!r} is not a Codec subclass (got {cls!r}).")
+    return cls
+
+
+class TargetUnreachable(MpqError):
+    """No value of the rate knob gives a rate at or under the target for this item."""
+
+
+@dataclass
+class CodecResult:
+    """What one codec setting produced for one item."""
+
+    bitstream: Bitstream
+    decoded: Any
+    values: dict[str, Any]
+    encode_s: float
+    decode_s: float
+    probes: int = 1
+
+
+_instances: dict[tuple[type[Codec], tuple[tuple[str, Any], ...]], Codec] = {}
+
+
+def codec_instance(cls: type[Codec], values: dict[str, Any]) -> Codec:
+    """One instance per (codec, values) per process: heavy models load once, not per item."""
+    key = (cls, tuple(sorted(values.items())))
+    if key not in _instances:
+        _instances[key] = cls(**values)
+    return _instances[key]
+
+
+def apply_setting(cls: type[Codec], setting: Setting, data: Any) -> CodecResult:
+    """Encode and decode `data` under `setting`, bisecting the rate knob if it has a target.
+
+    Takes the class rather than its name so that worker processes need no registry lookup.
+    """
+    values = dict(setting.values)
+    if setting.target is None:
+        codec = codec_instance(cls, values)
+        bitstream, encode_s = _timed(codec.encode, data)
+        probes = 1
+    else:
+        codec, bitstream, encode_s, probes = _encode_at_target(cls, setting, values, data)
+    decoded, decode_s = _timed(codec.decode, bitstream)
+    return CodecResult(bitstream, decoded, dict(codec.values), encode_s, decode_s, probes)
+
+
+def _encode_at_target(
+    cls: type[Codec], setting: Setting, values: dict[str, Any], data: Any
+) -> tuple[Codec, Bitstream, float, int]:
+    """Closest rate not above the target; assumes rate is monotone in the knob."""
+    knob = cls.rate_knob()
+    target = setting.target
+    assert (
+        knob is not None and target is not None and knob.low is not None and knob.high is not None
+    )
+    tried: dict[Any, tuple[Codec, Bitstream, float]] = {}
+
+    def rate_at(x: Any) -> float:
+        if x not in tried:
+            codec = codec_instance(cls, {**values, knob.name: x})
+            bitstream, seconds = _timed(codec.encode, data)
+            tried[x] = (codec, bitstream, seconds)
+        return tried[x][1].rate.unit_values[target.unit]
+
+    lo, hi = knob.low, knob.high
+    # Orient so that moving towards `cheap` lowers the rate.
+    cheap, rich = (lo, hi) if knob.rate > 0 else (hi, lo)
+    if rate_at(cheap) > target.value:
+        raise TargetUnreachable(
+            f"{setting.id}: even {knob.name}={cheap} gives {rate_at(cheap):.4g} {target.unit},"
+            f" above the target {target.value:g}; lower the target or drop this setting."
+        )
+    if rate_at(rich) <= target.value:
+        best = rich
+    elif knob.type is int:
+        best = _bisect_int(int(cheap), int(rich), lambda x: rate_at(x) <= target.value)
+    else:
+        best = _bisect_float(float(cheap), float(rich), lambda x: rate_at(x) <= target.value)
+    codec, bitstream, _ = tried[best]
+    total_encode = sum(seconds for _, _, seconds in tried.values())
+    return codec, bitstream, total_encode, len(tried)
+
+
+def _bisect_int(ok: int, bad: int, fits: Any) -> int:
+    """Last value from `ok` towards `bad` that fits; `ok` fits and `bad` does not."""
+    while abs(bad - ok) > 1:
+        mid = (ok + bad) // 2
+        if fits(mid):
+            ok = mid
+        else:
+            bad = mid
+    return ok
+
+
+def _bisect_float(ok: float, bad: float, fits: Any, steps: int = 16) -> float:
+    for _ in range(steps):
+        mid = (ok + bad) / 2
+        if fits(mid):
+            ok = mid
+        else:
+            bad = mid
+    return ok
+
+
+def _timed(fn: Any, arg: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn(arg)
+    return out, time.perf_counter() - start
+
+
+def _coerce(raw: Any, kind: type, where: str) -> Any:
+    if not isinstance(raw, str):
+        if kind is float and isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+            return raw
+        raw = str(raw)
+    text = raw.strip()
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError(text)
+            return lowered in {"true", "1", "yes"}
+        if kind in (int, float):
+            scale = 1
+            if text and text[-1] in _SUFFIXES:
+                text, scale = text[:-1], _SUFFIXES[text[-1]]
+            number = float(text) * scale
+            if kind is int:
+                if number != int(number):
+                    raise ValueError(text)
+                return int(number)
+            return number
+        return kind(text)
+    except ValueError:
+        raise ParameterError(f"{where}: {raw!r} is not a valid {kind.__name__}.") from None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def redecode(cls: type[Codec], result: CodecResult) -> CodecResult:
+    """Decode a cached bitstream again (for decoded items the cache cannot hold)."""
+    codec = codec_instance(cls, result.values)
+    decoded, _ = _timed(codec.decode, result.bitstream)
+    return CodecResult(
+        result.bitstream, decoded, result.values, result.encode_s, result.decode_s, result.probes
+    )

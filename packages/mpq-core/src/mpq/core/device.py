@@ -1,0 +1,84 @@
+"""Device choice, mixed precision and out-of-memory detection, with torch optional.
+
+mpq-core does not require torch (the report reads runs without it); the modality packages do.
+Without torch the only device is the CPU and mixed precision is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from mpq.core.errors import MpqError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python, numpy and torch, so sampling models and dropout-free runs repeat."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch = _torch()
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
+def resolve_device(requested: str) -> str:
+    """'auto' -> cuda, then mps, then cpu; an explicit device must exist."""
+    torch = _torch()
+    kind = requested.split(":")[0]
+    if kind not in DEVICES:
+        raise MpqError(
+            f"unknown device {requested!r}; use one of {', '.join(DEVICES)} (or cuda:N)."
+        )
+    cuda = torch is not None and torch.cuda.is_available()
+    mps = torch is not None and torch.backends.mps.is_available()
+    if kind == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (kind == "cuda" and not cuda) or (kind == "mps" and not mps):
+        raise MpqError(f"device {requested!r} is not available here; use --device cpu or auto.")
+    return requested
+
+
+@contextlib.contextmanager
+def autocast(device: str, enabled: bool) -> Iterator[None]:
+    """bfloat16 autocast on CPU, float16 on CUDA/MPS, inference mode always (when torch is here)."""
+    torch = _torch()
+    if torch is None:
+        yield
+        return
+    kind = device.split(":")[0]
+    dtype = torch.bfloat16 if kind == "cpu" else torch.float16
+    with torch.inference_mode(), torch.autocast(kind, dtype=dtype, enabled=enabled):
+        yield
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    torch = _torch()
+    if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    if isinstance(error, MemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def release_memory(device: str) -> None:
+    torch = _torch()
+    if torch is None:
+        return
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    elif device.startswith("mps"):
+        torch.mps.empty_cache()

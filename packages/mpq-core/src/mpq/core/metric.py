@@ -1,0 +1,25 @@
+"""The full-reference similarity metric interface (decoded item vs original).
+
+Each metric documents the input range its underlying implementation expects and converts the
+engine's items (uint8 images, float audio) to it itself, so a caller cannot feed the wrong range.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+
+class Metric(ABC):
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+    input_range: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def setup(self, device: str) -> None:
+        """Load weights onto `device`; called once per run."""
+
+    @abstractmethod
+    def compute(self, references: list[Any], decoded: list[Any]) -> list[float]:
+        """One value per pair, computed as a batch where the implementation allows."""

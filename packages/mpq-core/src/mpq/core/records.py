@@ -1,0 +1,114 @@
+"""The record schema (one row per run, task, item, codec setting) and the run manifest.
+
+Fixed columns are typed below. Two families of columns vary with the task and metrics:
+``stat.<name>`` holds a task's per-item sufficient statistics (float64, or list<float64> for
+per-class vectors) and ``metric.<name>`` a similarity value (float64). The manifest says which
+aggregator turns which statistics into each score, so reports need no modality package.
+
+Bump SCHEMA_VERSION whenever a fixed column changes meaning, type or name.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+STAT_PREFIX = "stat."
+METRIC_PREFIX = "metric."
+KEY_COLUMNS = ("item_id", "setting")
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+
+FIXED_FIELDS = [
+    pa.field("schema_version", pa.int32()),
+    pa.field("run_id", pa.string()),
+    pa.field("task", pa.string()),
+    pa.field("dataset", pa.string()),
+    pa.field("model", pa.string()),
+    pa.field("item_id", pa.string()),
+    pa.field("setting", pa.string()),  # codec spec of this point, e.g. "webp:bpp=0.15"
+    pa.field("codec", pa.string()),  # "none" for the uncompressed reference row
+    pa.field("codec_params", pa.string()),  # JSON of the values actually used
+    pa.field("target_unit", pa.string()),
+    pa.field("target_value", pa.float64()),
+    pa.field("status", pa.string()),
+    pa.field("error", pa.string()),
+    pa.field("bytes", pa.int64()),
+    pa.field("bits", pa.int64()),
+    pa.field("bpp", pa.float64()),
+    pa.field("kbps", pa.float64()),
+    pa.field("height", pa.int64()),
+    pa.field("width", pa.int64()),
+    pa.field("pixels", pa.int64()),
+    pa.field("samples", pa.int64()),
+    pa.field("channels", pa.int64()),
+    pa.field("sample_rate", pa.int64()),
+    pa.field("encode_s", pa.float64()),
+    pa.field("decode_s", pa.float64()),
+    pa.field("predict_s", pa.float64()),
+    pa.field("probes", pa.int64()),
+    pa.field("cache_hit", pa.bool_()),
+    pa.field("prediction", pa.string()),  # JSON of what the task keeps of the model output
+]
+FIXED_NAMES = [f.name for f in FIXED_FIELDS]
+
+# Libraries whose versions change numbers; recorded in every manifest when installed.
+RECORDED_DISTRIBUTIONS = (
+    "mpq-core", "mpq-image", "mpq-audio", "mpq-report", "numpy", "pyarrow", "torch",
+    "torchvision", "torchaudio", "transformers", "datasets", "pillow", "imagecodecs",
+    "compressai", "piq", "lpips", "tensorflow", "tensorflow-compression", "av", "encodec",
+    "demucs", "cdpam", "jiwer", "museval", "faster-whisper", "ctranslate2",
+)  # fmt: skip
+
+
+def rows_to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
+    """Rows (dicts) -> a table with the fixed schema plus their stat/metric columns."""
+    columns: dict[str, list[Any]] = {name: [row.get(name) for row in rows] for name in FIXED_NAMES}
+    fields = list(FIXED_FIELDS)
+    extra = sorted({k for row in rows for k in row if k not in columns})
+    for name in extra:
+        if not name.startswith((STAT_PREFIX, METRIC_PREFIX)):
+            raise ValueError(f"row column {name!r} is neither fixed nor stat./metric.")
+        values = [row.get(name) for row in rows]
+        is_vector = any(v is not None and np.ndim(v) > 0 for v in values)
+        if is_vector:
+            values = [None if v is None else [float(x) for x in v] for v in values]
+            kind = pa.list_(pa.float64())
+        else:
+            values = [None if v is None else float(v) for v in values]
+            kind = pa.float64()
+        fields.append(pa.field(name, kind))
+        columns[name] = values
+    schema = pa.schema(fields, metadata={b"mpq.schema_version": str(SCHEMA_VERSION).encode()})
+    return pa.table(columns, schema=schema)
+
+
+def params_json(values: Mapping[str, Any]) -> str:
+    return json.dumps(dict(values), sort_keys=True, default=str)
+
+
+def installed_versions(names: Iterable[str] = RECORDED_DISTRIBUTIONS) -> dict[str, str]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "versions": installed_versions(),
+        "command": sys.argv,
+    }

@@ -1,0 +1,112 @@
+"""Plugin registries filled from entry points, so installing a package adds its plugins.
+
+Groups: `mpq.codecs`, `mpq.tasks`, `mpq.metrics`. Entry points load lazily (listing plugins
+imports nothing heavy). A user plugin is named by its Python path, `python:module:attribute`, or
+registered at run time with `Registry.register`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Generic, TypeVar
+
+from mpq.core.errors import UnknownPluginError
+
+T = TypeVar("T")
+
+PYTHON_PREFIX = "python:"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    distribution: str
+    target: str
+
+
+class Registry(Generic[T]):
+    """Name -> plugin object, from one entry-point group plus run-time registrations."""
+
+    def __init__(self, group: str, kind: str) -> None:
+        self.group = group
+        self.kind = kind
+        self._registered: dict[str, T] = {}
+
+    def _entry_points(self) -> dict[str, Any]:
+        return {ep.name: ep for ep in entry_points(group=self.group)}
+
+    def names(self) -> list[str]:
+        return sorted(set(self._entry_points()) | set(self._registered))
+
+    def info(self) -> list[PluginInfo]:
+        """Every plugin with the distribution that brings it, without importing any."""
+        rows = [
+            PluginInfo(name, ep.dist.name if ep.dist else "?", ep.value)
+            for name, ep in self._entry_points().items()
+        ]
+        rows += [
+            PluginInfo(name, "(registered at run time)", f"{obj!r}")
+            for name, obj in self._registered.items()
+        ]
+        return sorted(rows, key=lambda row: row.name)
+
+    def register(self, name: str, obj: T) -> T:
+        self._registered[name] = obj
+        return obj
+
+    def get(self, name: str) -> T:
+        """The plugin called `name`, or one named by `python:module:attribute`."""
+        if name.startswith(PYTHON_PREFIX):
+            return load_python_path(name[len(PYTHON_PREFIX) :], self.kind)
+        if name in self._registered:
+            return self._registered[name]
+        found = self._entry_points().get(name)
+        if found is None:
+            raise UnknownPluginError(self._unknown_message(name))
+        return found.load()
+
+    def _unknown_message(self, name: str) -> str:
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        message = f"unknown {self.kind} {name!r}."
+        if close:
+            message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
+        message += f" Installed {self.kind}s: {', '.join(known) or 'none'}."
+        message += (
+            f" Install the package that provides it, or name your own as"
+            f" '{PYTHON_PREFIX}module:attribute'."
+        )
+        return message
+
+
+def load_python_path(path: str, kind: str) -> Any:
+    """Import `module:attribute` (attribute may be dotted)."""
+    module_name, sep, attribute = path.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UnknownPluginError(
+            f"{kind} path {path!r} must look like 'module.sub:Attribute'"
+            f" (written as '{PYTHON_PREFIX}module.sub:Attribute')."
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownPluginError(
+            f"cannot import module {module_name!r} for {kind} {path!r}: {error}."
+            " Check that it is installed or on PYTHONPATH."
+        ) from error
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as error:
+            raise UnknownPluginError(
+                f"module {module_name!r} has no attribute {attribute!r} for {kind} {path!r}."
+            ) from error
+    return obj
+
+
+codecs: Registry[Any] = Registry("mpq.codecs", "codec")
+tasks: Registry[Any] = Registry("mpq.tasks", "task")
+metrics: Registry[Any] = Registry("mpq.metrics", "metric")

@@ -1,0 +1,98 @@
+"""Per-setting aggregates of a run: rates, task scores with bootstrap CIs, similarity means.
+
+Only rows with status ``ok`` enter an aggregate; failed rows are counted. Both rate averages are
+given: the mean of per-item rates and the pooled rate (total bits over total pixels or seconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mpq.core.aggregate import Aggregate, aggregate
+from mpq.core.codec import REFERENCE
+from mpq.core.records import METRIC_PREFIX, STAT_PREFIX, STATUS_OK
+
+
+@dataclass
+class SettingSummary:
+    setting: str
+    codec: str
+    n_ok: int
+    n_failed: int
+    rate_unit: str | None
+    mean_rate: float
+    pooled_rate: float
+    scores: dict[str, Aggregate] = field(default_factory=dict)
+    metrics: dict[str, Aggregate] = field(default_factory=dict)
+
+
+def summarize(
+    manifest: dict[str, Any], table: pa.Table, resamples: int = 1000, seed: int = 0
+) -> list[SettingSummary]:
+    """One summary per setting, the reference first, then in manifest order."""
+    order = {s: i for i, s in enumerate(manifest.get("codecs", []))}
+    table = table.sort_by("setting")
+    names, starts, counts = np.unique(
+        table.column("setting").to_numpy(zero_copy_only=False),
+        return_index=True,
+        return_counts=True,
+    )
+    groups = {
+        name: table.slice(start, count)
+        for name, start, count in zip(names, starts, counts, strict=True)
+    }
+    settings = sorted(groups, key=lambda s: (s != REFERENCE, order.get(s, len(order)), s))
+    metric_columns = [c for c in table.column_names if c.startswith(METRIC_PREFIX)]
+    out = []
+    for setting in settings:
+        rows = groups[setting]
+        ok = rows.filter(pc.equal(rows.column("status"), STATUS_OK))
+        unit, mean_rate, pooled = _rates(ok)
+        summary = SettingSummary(
+            setting=setting,
+            codec=rows.column("codec")[0].as_py(),
+            n_ok=ok.num_rows,
+            n_failed=rows.num_rows - ok.num_rows,
+            rate_unit=unit,
+            mean_rate=mean_rate,
+            pooled_rate=pooled,
+        )
+        for name, score in manifest.get("scores", {}).items():
+            columns = [f"{STAT_PREFIX}{stat}" for stat in score["inputs"]]
+            if all(c in ok.column_names for c in columns):
+                inputs = [_values(ok.column(c)) for c in columns]
+                summary.scores[name] = aggregate(score["aggregator"], inputs, resamples, seed=seed)
+        if setting != REFERENCE:
+            for column in metric_columns:
+                name = column[len(METRIC_PREFIX) :]
+                summary.metrics[name] = aggregate(
+                    "mean", [_values(ok.column(column))], resamples, seed=seed
+                )
+        out.append(summary)
+    return out
+
+
+def _rates(ok: pa.Table) -> tuple[str | None, float, float]:
+    bits = _values(ok.column("bits"))
+    for unit, denominator in (("bpp", "pixels"), ("kbps", None)):
+        values = _values(ok.column(unit))
+        if len(values) and not np.isnan(values).all():
+            if denominator:
+                pooled = np.nansum(bits) / np.nansum(_values(ok.column(denominator)))
+            else:
+                seconds = _values(ok.column("samples")) / _values(ok.column("sample_rate"))
+                pooled = np.nansum(bits) / np.nansum(seconds) / 1000.0
+            return unit, float(np.nanmean(values)), float(pooled)
+    return None, float("nan"), float("nan")
+
+
+def _values(column: pa.ChunkedArray) -> np.ndarray:
+    """A column as float64 numpy (nulls -> NaN); list columns become a 2-D array."""
+    if pa.types.is_list(column.type):
+        return np.array(column.to_pylist(), dtype=np.float64)
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)

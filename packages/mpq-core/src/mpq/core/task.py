@@ -1,0 +1,72 @@
+"""The task interface: items with references, a batched model, per-item sufficient statistics.
+
+A task never aggregates. It returns per-item statistics (a correct flag, error and word counts,
+per-class intersections and unions, a per-track median SDR) and declares, as data, which core
+aggregator turns them into each reported score. That keeps the report free of modality code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+Stat = float | int | Sequence[float]
+
+
+@dataclass
+class Item:
+    """One dataset item. `error` is set instead of `data` when the item could not be loaded."""
+
+    id: str
+    data: Any = None
+    target: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a reported score is aggregated from per-item statistics (names of `stat.*` columns)."""
+
+    aggregator: str
+    inputs: tuple[str, ...]
+    label: str
+    higher_is_better: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "aggregator": self.aggregator,
+            "inputs": list(self.inputs),
+            "label": self.label,
+            "higher_is_better": self.higher_is_better,
+        }
+
+
+class Task(ABC):
+    """Base class of every task: `setup` loads the model once, `predict` runs one batch."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    scores: ClassVar[dict[str, Score]]
+
+    def describe(self) -> dict[str, Any]:
+        """Model id, dataset, split and anything else the manifest should record."""
+        return {}
+
+    def setup(self, device: str, amp: bool) -> None:
+        """Load the model onto `device`; called once per run before the first batch."""
+
+    @abstractmethod
+    def items(self) -> Iterator[Item]: ...
+
+    @abstractmethod
+    def predict(self, batch: list[Any]) -> list[Any]: ...
+
+    @abstractmethod
+    def score(self, item: Item, prediction: Any, reference_prediction: Any) -> dict[str, Stat]:
+        """Per-item statistics; `reference_prediction` is the model's output on the original."""
+
+    def prediction_json(self, prediction: Any) -> Any:
+        """What of a prediction is stored in the row (JSON-serialisable), or None."""
+        return prediction

@@ -1,0 +1,222 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from mpq.core.codec import Setting, apply_setting, parse_codec_spec
+from mpq.core.engine import SweepConfig, run_sweep
+from mpq.core.errors import MpqError
+from mpq.core.store import RESULTS, read_results, read_run
+from mpq.core.task import Item
+from mpq.core.testing import SyntheticCodec, SyntheticTask
+
+SYN = "python:mpq.core.testing:SyntheticCodec"
+MAE = "python:mpq.core.testing:MeanAbsoluteError"
+STABLE = ["item_id", "setting", "status", "bytes", "bpp", "codec_params", "stat.correct",
+          "stat.agree", "metric.mae", "prediction", "error"]  # fmt: skip
+
+
+def config(specs=(f"{SYN}:quality=5,60",), **kw):
+    defaults = dict(metrics=[MAE], batch_size=4, cache_dir=None, progress=False)
+    settings = [s for spec in specs for s in parse_codec_spec(spec)]
+    return SweepConfig(settings=settings, **{**defaults, **kw})
+
+
+def stable(path):
+    return (
+        read_results(path)
+        .select(STABLE)
+        .sort_by([("item_id", "ascending"), ("setting", "ascending")])
+    )
+
+
+def test_sweep_rows_rates_and_metrics(tmp_path):
+    task = SyntheticTask(items=10, broken="3")
+    summary = run_sweep(task, tmp_path / "run", config())
+    manifest, table = read_run(tmp_path / "run")
+    assert manifest["status"] == "complete"
+    assert manifest["scores"]["accuracy"]["aggregator"] == "mean"
+    assert manifest["metrics"]["mae"]["higher_is_better"] is False
+    assert (summary.written, summary.failed) == (27, 3)
+    assert table.num_rows == 30
+    rows = {(r["item_id"], r["setting"]): r for r in table.to_pylist()}
+    broken = rows[("img00003", f"{SYN}:quality=5")]
+    assert broken["status"] == "failed" and "cannot identify image" in broken["error"]
+    images = {item.id: item.data for item in SyntheticTask(items=10).items()}
+    for (item_id, setting), row in rows.items():
+        if row["status"] != "ok":
+            continue
+        if setting == "none":
+            assert row["bytes"] is None and row["stat.agree"] == 1.0
+            assert row["metric.mae"] is None
+            continue
+        assert row["bpp"] == 8 * row["bytes"] / row["pixels"]
+        assert row["pixels"] == 24 * 25
+        quality = int(setting.rsplit("=", 1)[1])
+        again = apply_setting(
+            SyntheticCodec, Setting(SYN, (("quality", quality),)), images[item_id]
+        )
+        assert row["bytes"] == len(again.bitstream.payload)
+        diff = np.abs(again.decoded.astype(int) - images[item_id].astype(int)).mean()
+        assert row["metric.mae"] == pytest.approx(diff)
+        assert row["stat.correct"] == float(
+            (again.decoded.mean() > 127) == (images[item_id].mean() > 127)
+        )
+
+
+def test_workers_give_the_same_rows_as_in_process(tmp_path):
+    run_sweep(SyntheticTask(items=9), tmp_path / "a", config(workers=0))
+    run_sweep(SyntheticTask(items=9), tmp_path / "b", config(workers=2))
+    assert stable(tmp_path / "a").equals(stable(tmp_path / "b"))
+
+
+def test_codec_failure_is_a_row_and_the_sweep_goes_on(tmp_path):
+    specs = (f"{SYN}:quality=50:fail_above=200", f"{SYN}:quality=50")
+    run_sweep(SyntheticTask(items=6), tmp_path / "run", config(specs, workers=1))
+    table = read_results(tmp_path / "run").to_pylist()
+    too_bright = {item.id for item in SyntheticTask(items=6).items() if item.data.max() > 200}
+    assert 0 < len(too_bright) < 6
+    for row in table:
+        if "fail_above" in row["setting"] and row["item_id"] in too_bright:
+            assert row["status"] == "failed" and "exceeds fail_above" in row["error"]
+        else:
+            assert row["status"] == "ok"
+
+
+def test_rate_target_rows_record_the_chosen_parameter(tmp_path):
+    run_sweep(SyntheticTask(items=4), tmp_path / "run", config((f"{SYN}:bpp=4",)))
+    rows = [r for r in read_results(tmp_path / "run").to_pylist() if r["setting"] != "none"]
+    assert {r["setting"] for r in rows} == {f"{SYN}:bpp=4"}
+    for row in rows:
+        assert row["target_unit"] == "bpp" and row["target_value"] == 4.0
+        assert row["bpp"] <= 4.0 and row["probes"] > 1
+        assert '"quality": ' in row["codec_params"]
+
+
+def test_warm_cache_skips_the_codec(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    run_sweep(SyntheticTask(items=6), tmp_path / "cold", config(cache_dir=cache))
+
+    def refuse(self, data):
+        raise AssertionError("encode called on a warm cache")
+
+    monkeypatch.setattr(SyntheticCodec, "encode", refuse)
+    run_sweep(SyntheticTask(items=6), tmp_path / "warm", config(cache_dir=cache))
+    warm = read_results(tmp_path / "warm")
+    hits = [r["cache_hit"] for r in warm.to_pylist() if r["setting"] != "none"]
+    assert hits and all(hits)
+    assert stable(tmp_path / "cold").equals(stable(tmp_path / "warm"))
+
+
+class FlakyMemoryTask(SyntheticTask):
+    def predict(self, batch):
+        if len(batch) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().predict(batch)
+
+
+def test_out_of_memory_halves_the_batch(tmp_path):
+    summary = run_sweep(FlakyMemoryTask(items=5), tmp_path / "run", config(batch_size=8))
+    assert summary.batch_size == 2
+    assert summary.written == 15 and summary.failed == 0
+
+
+class InterruptedTask(SyntheticTask):
+    calls = 0
+
+    def predict(self, batch):
+        InterruptedTask.calls += 1
+        if InterruptedTask.calls == 4:
+            raise KeyboardInterrupt
+        return super().predict(batch)
+
+
+def test_interrupt_keeps_finished_batches_and_resume_completes(tmp_path):
+    summary = run_sweep(InterruptedTask(items=8), tmp_path / "run", config())
+    assert summary.interrupted
+    assert read_results(tmp_path / "run").num_rows == summary.written == 12
+    resumed = run_sweep(SyntheticTask(items=8), tmp_path / "run", config())
+    assert resumed.skipped == 12 and resumed.written == 12
+    run_sweep(SyntheticTask(items=8), tmp_path / "ref", config())
+    assert stable(tmp_path / "run").equals(stable(tmp_path / "ref"))
+
+
+def test_dry_run_computes_nothing(tmp_path):
+    summary = run_sweep(SyntheticTask(items=5), tmp_path / "run", config(dry_run=True))
+    assert summary.written == 0 and read_results(tmp_path / "run").num_rows == 0
+
+
+class DuplicateTask(SyntheticTask):
+    def items(self):
+        for item in super().items():
+            yield Item("same", item.data, item.target)
+
+
+def test_duplicate_item_ids_are_refused(tmp_path):
+    with pytest.raises(MpqError, match="twice"):
+        run_sweep(DuplicateTask(items=3), tmp_path / "run", config())
+
+
+def test_unreachable_targets_fail_per_item(tmp_path):
+    run_sweep(SyntheticTask(items=3), tmp_path / "run", config((f"{SYN}:bpp=0.001",)))
+    rows = [r for r in read_results(tmp_path / "run").to_pylist() if r["setting"] != "none"]
+    assert all(r["status"] == "failed" and "TargetUnreachable" in r["error"] for r in rows)
+
+
+def _cli(out, cache=None):
+    cmd = [
+        sys.executable,
+        "-m",
+        "mpq.core",
+        "run",
+        "--task",
+        "python:mpq.core.testing:SyntheticTask",
+        "--option",
+        "items=48",
+        "--option",
+        "model_ms=150",
+        "--codec",
+        f"{SYN}:quality=5,60",
+        "--metric",
+        MAE,
+        "--batch-size",
+        "4",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    cmd += ["--no-cache"] if cache is None else ["--cache-dir", str(cache)]
+    return cmd
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_resume_gives_each_row_once(tmp_path):
+    out = tmp_path / "killed"
+    process = subprocess.Popen(_cli(out), start_new_session=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / RESULTS).glob("part-*"))) < 3:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = read_results(out).num_rows
+    assert 0 < partial < 48 * 3
+    subprocess.run(_cli(out), check=True)
+    subprocess.run(_cli(tmp_path / "clean"), check=True)
+    resumed, clean = stable(out), stable(tmp_path / "clean")
+    assert resumed.num_rows == 48 * 3
+    keys = list(
+        zip(
+            resumed.column("item_id").to_pylist(),
+            resumed.column("setting").to_pylist(),
+            strict=True,
+        )
+    )
+    assert len(set(keys)) == len(keys)
+    assert resumed.equals(clean)
+    assert read_run(out)[0]["resumed"] == 1

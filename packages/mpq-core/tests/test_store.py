@@ -1,0 +1,178 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mpq.core.errors import RunStoreError, SchemaVersionError
+from mpq.core.records import SCHEMA_VERSION, rows_to_table
+from mpq.core.store import (
+    COMPACT_MARK,
+    REPLACES_KEY,
+    RESULTS,
+    RunStore,
+    new_manifest,
+    read_manifest,
+    read_results,
+    read_run,
+)
+
+
+def rows(items, setting="jpeg:quality=5", **extra):
+    return [
+        {
+            "schema_version": SCHEMA_VERSION,
+            "item_id": i,
+            "setting": setting,
+            "status": "ok",
+            "bytes": 10 * n,
+            "stat.correct": float(n % 2),
+            **extra,
+        }
+        for n, i in enumerate(items)
+    ]
+
+
+@pytest.fixture
+def store(tmp_path):
+    with RunStore.open(tmp_path / "run", new_manifest(task="t")) as s:
+        yield s
+
+
+def test_parts_are_written_whole_and_read_as_one_table(store):
+    store.write(rows(["a", "b"]))
+    store.write(rows(["c"], setting="none"))
+    assert sorted(p.name.startswith("part-") for p in (store.path / RESULTS).iterdir()) == [
+        True,
+        True,
+    ]
+    manifest, table = read_run(store.path)
+    assert manifest["task"] == "t"
+    assert table.num_rows == 3
+    assert table.column("bytes").to_pylist() == [0, 10, 0]
+    assert store.done_keys() == {("a", "jpeg:quality=5"), ("b", "jpeg:quality=5"), ("c", "none")}
+
+
+def test_vector_statistics_become_list_columns(store):
+    store.write(rows(["a"], **{"stat.intersection": [1, 2, 3]}))
+    table = read_results(store.path)
+    assert pa.types.is_list(table.schema.field("stat.intersection").type)
+    assert table.column("stat.intersection").to_pylist() == [[1.0, 2.0, 3.0]]
+
+
+def test_leftover_temporary_files_are_ignored_and_cleaned(tmp_path):
+    path = tmp_path / "run"
+    with RunStore.open(path, new_manifest(task="t")) as s:
+        s.write(rows(["a"]))
+    junk = path / RESULTS / ".tmp-deadbeef.parquet"
+    junk.write_bytes(b"half a parquet file")
+    assert read_results(path).num_rows == 1
+    with RunStore.open(path, new_manifest(task="t")):
+        assert not junk.exists()
+
+
+def test_resume_keeps_run_id_and_merges_codecs(tmp_path):
+    path = tmp_path / "run"
+    with RunStore.open(path, new_manifest(task="t", codecs=["none", "a"])) as s:
+        first = s.manifest["run_id"]
+        s.write(rows(["x"]))
+    with RunStore.open(path, new_manifest(task="t", codecs=["none", "b"])) as s:
+        assert s.manifest["run_id"] == first
+        assert s.manifest["codecs"] == ["none", "a", "b"]
+        assert s.manifest["resumed"] == 1
+        assert s.done_keys() == {("x", "jpeg:quality=5")}
+
+
+def test_resume_into_a_different_run_is_refused(tmp_path):
+    path = tmp_path / "run"
+    RunStore.open(path, new_manifest(task="t")).close()
+    with pytest.raises(RunStoreError, match="already holds a different run"):
+        RunStore.open(path, new_manifest(task="other"))
+
+
+def test_second_writer_is_refused(store):
+    with pytest.raises(RunStoreError, match="another mpq process is writing"):
+        RunStore.open(store.path, new_manifest(task="t"))
+
+
+def test_compaction_leaves_one_part_and_the_same_rows(store):
+    for i in range(5):
+        store.write(rows([f"i{i}"]))
+    before = read_results(store.path).sort_by("item_id")
+    store.finish()
+    parts = list((store.path / RESULTS).glob("part-*"))
+    assert len(parts) == 1 and COMPACT_MARK in parts[0].name
+    assert read_results(store.path).sort_by("item_id").equals(before)
+    assert read_manifest(store.path)["status"] == "complete"
+
+
+def test_crash_between_compaction_and_cleanup_does_not_duplicate(store):
+    store.write(rows(["a", "b"]))
+    store.write(rows(["c"]))
+    old = sorted((store.path / RESULTS).glob("part-*"))
+    table = read_results(store.path)
+    metadata = {**table.schema.metadata, REPLACES_KEY: json.dumps([p.name for p in old]).encode()}
+    pq.write_table(
+        table.replace_schema_metadata(metadata),
+        store.path / RESULTS / f"part-000009{COMPACT_MARK}abc.parquet",
+    )
+    assert read_results(store.path).num_rows == 3  # the old parts are still on disk
+
+
+def test_corrupted_part_names_the_file_and_the_fix(store):
+    store.write(rows(["a"]))
+    part = next((store.path / RESULTS).glob("part-*"))
+    part.write_bytes(part.read_bytes()[:40])
+    with pytest.raises(RunStoreError) as error:
+        read_results(store.path)
+    assert part.name in str(error.value)
+    assert "resume the run" in str(error.value)
+
+
+def test_schema_version_mismatch_in_part(store):
+    table = rows_to_table(rows(["a"]))
+    table = table.replace_schema_metadata({b"mpq.schema_version": b"99"})
+    pq.write_table(table, store.path / RESULTS / "part-000001-x.parquet")
+    with pytest.raises(SchemaVersionError, match="version 99"):
+        read_results(store.path)
+
+
+def test_schema_version_mismatch_in_manifest(tmp_path):
+    path = tmp_path / "run"
+    RunStore.open(path, new_manifest(task="t")).close()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["schema_version"] = 99
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SchemaVersionError, match="Install the mpq-core release"):
+        read_run(path)
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "no_manifest", "bad_json"])
+def test_unreadable_run_directories(tmp_path, kind):
+    path = tmp_path / "run"
+    if kind == "file":
+        path.write_text("x")
+    elif kind == "no_manifest":
+        path.mkdir()
+    elif kind == "bad_json":
+        path.mkdir()
+        (path / "manifest.json").write_text("{not json")
+    with pytest.raises(RunStoreError, match=str(path.name)):
+        read_run(path)
+
+
+def test_duplicated_keys_are_detected(store):
+    store.write(rows(["a"]))
+    pq.write_table(rows_to_table(rows(["a"])), store.path / RESULTS / "part-000099-dup.parquet")
+    with pytest.raises(RunStoreError, match="duplicated rows"):
+        read_results(store.path)
+
+
+def test_empty_run_reads_as_empty_table(store):
+    assert read_results(store.path).num_rows == 0
+    assert store.done_keys() == set()
+
+
+def test_unknown_row_column_is_refused():
+    with pytest.raises(ValueError, match="neither fixed"):
+        rows_to_table([{"item_id": "a", "surprise": 1}])
