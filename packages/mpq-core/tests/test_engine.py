@@ -220,3 +220,20 @@ def test_sigkill_mid_sweep_then_resume_gives_each_row_once(tmp_path):
     assert len(set(keys)) == len(keys)
     assert resumed.equals(clean)
     assert read_run(out)[0]["resumed"] == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_keeps_rows_and_resumes(tmp_path):
+    out = tmp_path / "interrupted"
+    process = subprocess.Popen(_cli(out), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / RESULTS).glob("part-*"))) < 2:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "run the same command again to resume" in stderr
+    stored = read_results(out).num_rows
+    assert 0 < stored < 48 * 3
+    subprocess.run(_cli(out), check=True)
+    assert read_results(out).num_rows == 48 * 3

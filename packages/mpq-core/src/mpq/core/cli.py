@@ -132,7 +132,7 @@ def sweep_config(options: dict[str, Any], manifest: dict[str, Any] | None = None
 
 def report_summary(summary: SweepSummary) -> None:
     """Print the outcome of a sweep and exit 130 if it was interrupted."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     console.print(
         f"{summary.written} rows written, {summary.failed} failed, {summary.skipped} already"
         f" stored, in {summary.seconds:.1f} s -> {summary.path}"
@@ -141,6 +141,28 @@ def report_summary(summary: SweepSummary) -> None:
         console.print(f"Failed rows keep their error text: mpq show {summary.path} --failed")
     if summary.interrupted:
         sys.exit(EXIT_INTERRUPTED)
+
+
+def codecs_command(modality: str) -> click.Command:
+    """A `codecs` command listing the installed codecs of one modality with their parameters."""
+
+    @click.command("codecs")
+    def codecs() -> None:
+        """List the installed codecs, their parameters, ranges and defaults."""
+        console = Console()
+        found = False
+        for info in registry.codecs.info():
+            cls = registry.codecs.get(info.name)
+            if getattr(cls, "modality", None) != modality:
+                continue
+            found = True
+            console.print(f"[bold]{info.name}[/] ({info.distribution}) {cls.description}")
+            for param in cls.parameters:
+                console.print(f"    {param.describe()}")
+        if not found:
+            console.print(f"No {modality} codecs are installed.")
+
+    return codecs
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -189,7 +211,7 @@ def plugins() -> None:
 def show(run_dir: Path, resamples: int, failed: bool) -> None:
     """Summarise a run: its manifest and a table of aggregates with 95% CIs."""
     manifest, table = read_run(run_dir)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)
     config = manifest.get("task_config", {})
     console.print(
         f"[bold]{run_dir}[/]  run {manifest['run_id']}  status {manifest['status']}\n"
@@ -202,7 +224,8 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
         return
     summaries = summarize(manifest, table, resamples=resamples, seed=manifest.get("seed", 0))
     out = Table(caption="score [95% bootstrap CI]; rate: mean of items (pooled)")
-    for column in ("setting", "ok", "failed", "rate"):
+    out.add_column("setting", overflow="fold")
+    for column in ("ok", "failed", "rate"):
         out.add_column(column)
     score_names = list(manifest.get("scores", {}))
     metric_names = sorted({name for s in summaries for name in s.metrics})

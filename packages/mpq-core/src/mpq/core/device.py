@@ -7,7 +7,11 @@ Without torch the only device is the CPU and mixed precision is off.
 from __future__ import annotations
 
 import contextlib
+import random
+import sys
 from collections.abc import Iterator
+
+import numpy as np
 
 from mpq.core.errors import MpqError
 
@@ -15,19 +19,12 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
+    """torch if the task has imported it: a task that never imports torch needs none of this."""
+    return sys.modules.get("torch")
 
 
 def seed_all(seed: int) -> None:
-    """Seed Python, numpy and torch, so sampling models and dropout-free runs repeat."""
-    import random
-
-    import numpy as np
-
+    """Seed Python, numpy and (if the task imported it) torch before the first batch."""
     random.seed(seed)
     np.random.seed(seed)
     torch = _torch()
@@ -54,7 +51,7 @@ def resolve_device(requested: str) -> str:
 
 @contextlib.contextmanager
 def autocast(device: str, enabled: bool) -> Iterator[None]:
-    """bfloat16 autocast on CPU, float16 on CUDA/MPS, inference mode always (when torch is here)."""
+    """bfloat16 autocast on CPU, float16 on CUDA/MPS, inference mode always (for torch tasks)."""
     torch = _torch()
     if torch is None:
         yield

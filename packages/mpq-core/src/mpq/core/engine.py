@@ -141,7 +141,7 @@ class _Sweep:
         self.cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
         self.batch_size = max(1, config.batch_size)
         self.summary = SweepSummary(out)
-        self.console = Console(stderr=True)
+        self.console = Console(stderr=True, soft_wrap=True)
         self.ready: deque[_Ready] = deque()
         self.inflight: dict[Future, _Job] = {}
         self.rows: list[dict[str, Any]] = []
@@ -151,7 +151,6 @@ class _Sweep:
 
     def run(self) -> SweepSummary:
         start = time.perf_counter()
-        device = resolve_device(self.config.device)
         describe = self.task.describe()
         self.identity = {
             "schema_version": SCHEMA_VERSION,
@@ -167,7 +166,7 @@ class _Sweep:
             codecs=[s.id for s in self.settings],
             codec_versions={name: cls.version for name, cls in self.classes.items()},
             metrics={m.name: _metric_info(m) for m in self.metrics},
-            device=device,
+            device=self.config.device,
             amp=self.config.amp,
             batch_size=self.batch_size,
             workers=self.config.workers,
@@ -182,14 +181,9 @@ class _Sweep:
             if self.config.dry_run:
                 self._dry_run(done)
                 return self.summary
-            seed_all(self.config.seed)
-            self.task.setup(device, self.config.amp)
-            for metric in self.metrics:
-                metric.setup(device)
-            self.device = device
             try:
                 with self._progress():
-                    self._loop(store, done)
+                    self._sweep(store, done)
                 store.finish()
             except KeyboardInterrupt:
                 self.summary.interrupted = True
@@ -207,20 +201,21 @@ class _Sweep:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def _loop(self, store: RunStore, done: set[tuple[str, str]]) -> None:
+    def _sweep(self, store: RunStore, done: set[tuple[str, str]]) -> None:
         jobs = self._jobs(done)
-        exhausted = False
-        max_inflight = 2 * self.batch_size + 2 * self.config.workers
+        # Codec workers start on the first jobs while torch imports and the model loads.
+        exhausted = self._fill(jobs)
+        self.device = resolve_device(self.config.device)
+        store.update_manifest(device=self.device)
+        self.task.setup(self.device, self.config.amp)
+        for metric in self.metrics:
+            metric.setup(self.device)
+        seed_all(self.config.seed)
         while True:
-            while not exhausted and len(self.inflight) < max_inflight:
-                if len(self.ready) >= 2 * self.batch_size:
-                    break
-                job = next(jobs, None)
-                if job is None:
-                    exhausted = True
-                else:
-                    self._start(job)
-            can_wait = bool(self.inflight) and (exhausted or len(self.inflight) >= max_inflight)
+            exhausted = exhausted or self._fill(jobs)
+            can_wait = bool(self.inflight) and (
+                exhausted or len(self.inflight) >= self.max_inflight
+            )
             self._collect(block=can_wait and len(self.ready) < self.batch_size)
             if len(self.ready) >= self.batch_size or (
                 self.ready and exhausted and not self.inflight
@@ -230,6 +225,19 @@ class _Sweep:
             elif exhausted and not self.inflight and not self.ready:
                 store.write(self._take_rows())
                 return
+
+    @property
+    def max_inflight(self) -> int:
+        return 2 * self.batch_size + 2 * self.config.workers
+
+    def _fill(self, jobs: Iterator[_Job]) -> bool:
+        """Start jobs until the pool and the ready queue are full; True once jobs run out."""
+        while len(self.inflight) < self.max_inflight and len(self.ready) < 2 * self.batch_size:
+            job = next(jobs, None)
+            if job is None:
+                return True
+            self._start(job)
+        return False
 
     def _jobs(self, done: set[tuple[str, str]]) -> Iterator[_Job]:
         seen: set[str] = set()

@@ -86,13 +86,15 @@ class RunStore:
         name = f"part-{self._seq:06d}-{uuid.uuid4().hex[:8]}.parquet"
         return _write_parquet_atomic(self.path / RESULTS / name, rows_to_table(rows))
 
+    def update_manifest(self, **fields: Any) -> None:
+        self.manifest.update(fields)
+        _write_json_atomic(self.path / MANIFEST, self.manifest)
+
     def finish(self, compact: bool = True) -> None:
         """Mark the run complete, merging its parts into one."""
         if compact:
             self.compact()
-        self.manifest["status"] = STATUS_COMPLETE
-        self.manifest["finished"] = _now()
-        _write_json_atomic(self.path / MANIFEST, self.manifest)
+        self.update_manifest(status=STATUS_COMPLETE, finished=_now())
 
     def compact(self) -> None:
         parts = _part_paths(self.path)

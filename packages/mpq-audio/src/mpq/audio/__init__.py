@@ -1,0 +1,1 @@
+"""mpq-audio: audio codecs, tasks and similarity metrics, plugged into mpq-core."""

@@ -1,0 +1,1 @@
+"""mpq-image: image codecs, tasks and similarity metrics, plugged into mpq-core."""
