@@ -41,6 +41,8 @@ def test_sweep_rows_rates_and_metrics(tmp_path):
     assert manifest["status"] == "complete"
     assert manifest["scores"]["accuracy"]["aggregator"] == "mean"
     assert manifest["metrics"]["mae"]["higher_is_better"] is False
+    assert manifest["codec_knobs"] == {SYN: "quality"}
+    assert manifest["device"] == "cpu"
     assert (summary.written, summary.failed) == (27, 3)
     assert table.num_rows == 30
     rows = {(r["item_id"], r["setting"]): r for r in table.to_pylist()}

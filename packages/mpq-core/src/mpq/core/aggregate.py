@@ -1,8 +1,8 @@
 """Aggregators from per-item sufficient statistics, each with a seeded bootstrap CI over items.
 
-Every aggregator is written as a function of a (B, n) matrix of item multiplicities: row b says how
-often each of the n items occurs in resample b. The point estimate is the same function on one
-row of ones, so the estimate and its interval can never disagree about the formula.
+Every aggregator is written as a function of a (B, n) matrix of item indices: row b lists the n
+items drawn (with replacement) for resample b. The point estimate is the same function on one row
+holding every item once, so the estimate and its interval can never disagree about the formula.
 
 - ``mean``: accuracy, agreement, a mean SDR.
 - ``median``: SiSEC SDR, whose per-item statistic is already the median over frames of a track.
@@ -14,14 +14,14 @@ row of ones, so the estimate and its interval can never disagree about the formu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
-_MAX_MATRIX_ENTRIES = 20_000_000
+_MAX_CHUNK_ENTRIES = 5_000_000
 
 Arrays = Sequence[np.ndarray]
 Aggregator = Callable[[np.ndarray, Arrays], np.ndarray]
@@ -35,35 +35,32 @@ class Aggregate:
     n: int
 
 
-def _mean(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+def _mean(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
     (x,) = arrays
-    return w @ x / w.sum(axis=1)
+    return x[idx].mean(axis=1)
 
 
-def _median(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+def _median(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
     (x,) = arrays
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    cum = np.cumsum(w[:, order], axis=1)
-    n = int(w[0].sum())
-    lower = np.argmax(cum > (n - 1) // 2, axis=1)
-    upper = np.argmax(cum > n // 2, axis=1)
-    return (xs[lower] + xs[upper]) / 2.0
+    return np.median(x[idx], axis=1)
 
 
-def _ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+def _ratio_of_sums(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
     num, den = arrays
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (w @ num) / (w @ den)
+        return num[idx].sum(axis=1) / den[idx].sum(axis=1)
 
 
-def _one_minus_ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
-    return 1.0 - _ratio_of_sums(w, arrays)
+def _one_minus_ratio_of_sums(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
+    return 1.0 - _ratio_of_sums(idx, arrays)
 
 
-def _class_mean_ratio_of_sums(w: np.ndarray, arrays: Arrays) -> np.ndarray:
+def _class_mean_ratio_of_sums(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
     num, den = arrays
-    num_sums, den_sums = w @ num, w @ den
+    b = idx.shape[0]
+    offsets = (np.arange(b) * len(num))[:, None]
+    counts = np.bincount((idx + offsets).ravel(), minlength=b * len(num)).reshape(b, len(num))
+    num_sums, den_sums = counts @ num, counts @ den
     present = den_sums > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = np.where(present, num_sums / den_sums, 0.0)
@@ -103,23 +100,22 @@ def aggregate(
     n = int(keep.sum())
     if n == 0:
         return Aggregate(float("nan"), float("nan"), float("nan"), 0)
-    value = float(fn(np.ones((1, n)), arrays)[0])
+    value = float(fn(np.arange(n)[None, :], arrays)[0])
     if resamples <= 0 or n < 2:
         return Aggregate(value, float("nan"), float("nan"), n)
-    stats = np.concatenate([fn(w, arrays) for w in _resample_counts(n, resamples, seed)])
+    stats = np.concatenate([fn(idx, arrays) for idx in _resample_indices(n, resamples, seed)])
     stats = stats[~np.isnan(stats)]
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha]) if len(stats) else (np.nan, np.nan)
     return Aggregate(value, float(low), float(high), n)
 
 
-def _resample_counts(n: int, resamples: int, seed: int):
-    """(B, n) multiplicity matrices, in chunks that bound memory."""
+def _resample_indices(n: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """(B, n) item indices drawn with replacement, in chunks that bound memory."""
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _MAX_MATRIX_ENTRIES // n))
+    chunk = max(1, min(resamples, _MAX_CHUNK_ENTRIES // n))
     done = 0
     while done < resamples:
         b = min(chunk, resamples - done)
-        idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float64)
+        yield rng.integers(0, n, size=(b, n), dtype=np.int64 if n > 2**31 - 1 else np.int32)
         done += b

@@ -165,6 +165,7 @@ class _Sweep:
             scores={name: score.to_json() for name, score in self.task.scores.items()},
             codecs=[s.id for s in self.settings],
             codec_versions={name: cls.version for name, cls in self.classes.items()},
+            codec_knobs={name: _knob_name(cls) for name, cls in self.classes.items()},
             metrics={m.name: _metric_info(m) for m in self.metrics},
             device=self.config.device,
             amp=self.config.amp,
@@ -505,6 +506,12 @@ class _Sweep:
             f" ({', '.join(s.id for s in self.settings)}) = {len(keys)} rows;"
             f" {self.summary.skipped} already stored in {self.out}, {len(todo)} to compute."
         )
+
+
+def _knob_name(cls: type[Codec]) -> str | None:
+    """Reports draw one curve per codec and fixed non-knob parameters, ordered by the knob."""
+    knob = cls.rate_knob()
+    return None if knob is None else knob.name
 
 
 def _metric_info(metric: Metric) -> dict[str, Any]:
