@@ -119,6 +119,8 @@ def test_unknown_aggregator_and_wrong_arity():
         aggregate("ratio_of_sums", [[1]])
 
 
-def test_all_nan_gives_nan_and_zero_items():
-    result = aggregate("mean", [[np.nan, np.nan]])
+@pytest.mark.parametrize("values", [[np.nan, np.nan], []])
+def test_all_nan_or_no_items_gives_nan_and_zero_items(values):
+    result = aggregate("mean", [values])
     assert result.n == 0 and np.isnan(result.value)
+    assert aggregate("class_mean_ratio_of_sums", [values, values]).n == 0

@@ -91,6 +91,8 @@ def aggregate(
     if len(inputs) != arity:
         raise ValueError(f"aggregator {name!r} takes {arity} input(s), got {len(inputs)}")
     arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+    if len(arrays[0]) == 0:
+        return Aggregate(float("nan"), float("nan"), float("nan"), 0)
     if per_class:
         arrays = [a.reshape(len(a), -1) for a in arrays]
     keep = np.ones(len(arrays[0]), dtype=bool)

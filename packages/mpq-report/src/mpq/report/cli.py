@@ -1,13 +1,158 @@
-"""The `mpq-report` command."""
+"""The `mpq-report` command: a whole report, or one table, one set of plots, one BD table."""
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
+
+from mpq.core.cli import friendly_errors
+from mpq.report import build as builder
+from mpq.report.bd import METHODS
+from mpq.report.tables import bd_table, paper_table, points_table, to_latex, to_markdown
+
+RUN_DIRS = click.argument(
+    "run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR..."
+)
+
+
+def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Filters and settings shared by every subcommand."""
+    options = [
+        click.option("--task", "tasks", multiple=True, help="Keep only this task; repeatable."),
+        click.option("--dataset", "datasets", multiple=True,
+                     help="Keep only this dataset; repeatable."),
+        click.option("--codec", "codecs", multiple=True, help="Keep only this codec; repeatable."),
+        click.option("--metric", "metrics", multiple=True,
+                     help="Only this similarity metric (repeatable; default all)."),
+        click.option("--point", "points", multiple=True, metavar="SETTING",
+                     help="Operating point of a codec in the paper table, e.g. 'jpeg:quality=5'"
+                     " (default: each curve's lowest-rate setting)."),
+        click.option("--anchor", default=None,
+                     help="Curve the BD deltas are measured against (default: the first codec"
+                     " of each run)."),
+        click.option("--method", type=click.Choice(METHODS), default="akima", show_default=True,
+                     help="BD interpolation."),
+        click.option("--min-overlap", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="Smallest shared fraction of two curves' ranges for a BD delta."),
+        click.option("--log-rate", is_flag=True, help="Logarithmic rate axis in plots."),
+        click.option("--resamples", type=click.IntRange(min=0), default=1000, show_default=True,
+                     help="Bootstrap resamples for confidence intervals."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed."),
+    ]  # fmt: skip
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
+def _options(kwargs: dict[str, Any]) -> builder.ReportOptions:
+    return builder.ReportOptions(**kwargs)
+
+
+def _show_warnings(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Python warnings (an incomplete run, a BD delta left out) as one line each on stderr."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = command(*args, **kwargs)
+        for warning in caught:
+            click.echo(f"warning: {warning.message}", err=True)
+        return result
+
+    return wrapper
 
 
 @click.group()
 @click.version_option(importlib.metadata.version("mpq-report"), prog_name="mpq-report")
 def main() -> None:
     """Turn mpq run directories into rate-performance plots, LaTeX tables and BD-rates."""
+
+
+@main.command()
+@RUN_DIRS
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Report folder: figures/, tables/, summary.md.",
+)
+@report_options
+@friendly_errors
+@_show_warnings
+def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
+    """Everything: figures (PDF+PNG), LaTeX tables and summary.md."""
+    summary = builder.build(run_dirs, out, _options(kwargs))
+    click.echo(
+        f"Report written: {summary} (figures in {out / 'figures'}, tables in {out / 'tables'})"
+    )
+
+
+@main.command()
+@RUN_DIRS
+@click.option(
+    "--kind",
+    type=click.Choice(["paper", "points"]),
+    default="paper",
+    show_default=True,
+    help="paper: one column per codec at its operating point; points: every point.",
+)
+@click.option(
+    "--format", "form", type=click.Choice(["latex", "markdown"]), default="latex", show_default=True
+)
+@report_options
+@friendly_errors
+@_show_warnings
+def table(run_dirs: tuple[Path, ...], kind: str, form: str, **kwargs: Any) -> None:
+    """Print one table."""
+    report = builder.prepare(run_dirs, _options(kwargs))
+    data = (
+        paper_table(report.experiments, list(report.options.points))
+        if kind == "paper"
+        else points_table(report.experiments)
+    )
+    click.echo(to_latex(data, long=kind == "points") if form == "latex" else to_markdown(data))
+
+
+@main.command()
+@RUN_DIRS
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the figures.",
+)
+@report_options
+@friendly_errors
+@_show_warnings
+def plot(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
+    """Write the figures only."""
+    paths = builder.figures(builder.prepare(run_dirs, _options(kwargs)), out)
+    click.echo(f"{len(paths)} files written to {out}")
+
+
+@main.command()
+@RUN_DIRS
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(["latex", "markdown"]),
+    default="markdown",
+    show_default=True,
+)
+@report_options
+@friendly_errors
+@_show_warnings
+def bd(run_dirs: tuple[Path, ...], form: str, **kwargs: Any) -> None:
+    """Print BD-rate and BD-metric of every codec vs the anchor."""
+    report = builder.prepare(run_dirs, _options(kwargs))
+    data = bd_table(builder.bd_rows(report), report.options.method)
+    click.echo(to_latex(data) if form == "latex" else to_markdown(data))
+    for note in report.notes:
+        click.echo(f"note: {note}", err=True)
+    sys.stdout.flush()

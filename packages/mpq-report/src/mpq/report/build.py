@@ -1,0 +1,177 @@
+"""A whole report: figures, LaTeX tables and a Markdown summary from run directories."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
+from mpq.report.correlation import Correlation, correlate
+from mpq.report.curves import Palette, save, score_vs_metric, versus_rate
+from mpq.report.load import filter_table, load_runs
+from mpq.report.points import Experiment, experiments, label, score_of
+from mpq.report.tables import (
+    bd_table,
+    correlation_table,
+    paper_table,
+    points_table,
+    to_latex,
+    to_markdown,
+)
+
+
+@dataclass
+class ReportOptions:
+    tasks: Sequence[str] = ()
+    datasets: Sequence[str] = ()
+    codecs: Sequence[str] = ()
+    metrics: Sequence[str] = ()
+    points: Sequence[str] = ()
+    anchor: str | None = None
+    method: str = "akima"
+    min_overlap: float = DEFAULT_MIN_OVERLAP
+    log_rate: bool = False
+    resamples: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class Report:
+    experiments: list[Experiment]
+    palette: Palette
+    options: ReportOptions
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
+    """Load, filter and aggregate; everything a figure or table needs."""
+    runs = load_runs(paths)
+    runs.table = filter_table(runs.table, options.tasks, options.datasets, options.codecs)
+    exps = experiments(runs, options.resamples, options.seed)
+    notes = list(runs.notes)
+    for e in exps:
+        if e.failed_only:
+            notes.append(f"{e.title}: every row failed for {', '.join(e.failed_only)}; left out.")
+        if not e.points:
+            notes.append(f"{e.title}: no compressed setting has a successful row; no curves.")
+        if options.metrics:
+            e.metrics = {k: v for k, v in e.metrics.items() if k in options.metrics}
+    palette = Palette([p.curve for e in exps for p in e.points])
+    return Report(exps, palette, options, notes)
+
+
+def figures(report: Report, out: Path) -> list[Path]:
+    written: list[Path] = []
+    for e in report.experiments:
+        if not e.points:
+            continue
+        stem = f"{e.task}_{e.dataset}"
+        for name in [*e.scores, *e.metrics]:
+            fig = versus_rate(e, name, report.palette, report.options.log_rate)
+            written += save(fig, out, f"{stem}_{name}_vs_rate")
+        for score in e.scores:
+            for metric in e.metrics:
+                fig = score_vs_metric(e, score, metric, report.palette)
+                written += save(fig, out, f"{stem}_{score}_vs_{metric}")
+    return written
+
+
+def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
+    """BD deltas of every curve vs the anchor (default: each experiment's first curve)."""
+    rows = []
+    options = report.options
+    for e in report.experiments:
+        curves = e.curves()
+        if len(curves) < 2:
+            continue
+        anchor = _anchor(curves, options.anchor)
+        if anchor is None:
+            report.notes.append(f"{e.title}: no curve matches --anchor {options.anchor!r}.")
+            continue
+        for measure in [*e.scores, *e.metrics]:
+            base = _curve_values(curves[anchor], measure)
+            for curve, points in curves.items():
+                if curve == anchor:
+                    continue
+                test = _curve_values(points, measure)
+                with warnings.catch_warnings(record=True):
+                    rate = bd_rate(base, test, options.method, options.min_overlap)
+                    metric = bd_metric(base, test, options.method, options.min_overlap)
+                for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
+                    if delta.reason:
+                        report.notes.append(
+                            f"{e.title}, {measure}, {label(curve)} vs {label(anchor)}: {kind}"
+                            f" not computed ({delta.reason})."
+                        )
+                rows.append((e.title, measure, anchor, curve, rate, metric))
+    return rows
+
+
+def correlation_rows(report: Report) -> list[tuple[str, str, str, Correlation]]:
+    rows = []
+    for e in report.experiments:
+        for score in e.scores:
+            for metric in e.metrics:
+                x = [_value(p.summary.metrics.get(metric)) for p in e.points]
+                y = [_value(p.summary.scores.get(score)) for p in e.points]
+                result = correlate(x, y, seed=report.options.seed)
+                if result is not None:
+                    rows.append((e.title, score, metric, result))
+    return rows
+
+
+def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) -> Path:
+    """Write OUT/figures/*.pdf|png, OUT/tables/*.tex and OUT/summary.md; returns summary.md."""
+    out = Path(out)
+    report = prepare(paths, options)
+    figure_paths = figures(report, out / "figures")
+    tables = {
+        "paper": paper_table(report.experiments, list(options.points)),
+        "points": points_table(report.experiments),
+        "bd": bd_table(bd_rows(report), options.method),
+        "correlation": correlation_table(correlation_rows(report)),
+    }
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        (out / "tables" / f"{name}.tex").write_text(to_latex(table, long=name == "points"))
+    summary = out / "summary.md"
+    summary.write_text(_summary(report, tables, figure_paths, out))
+    return summary
+
+
+def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
+    lines = ["# mpq report", ""]
+    if report.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
+    titles = {
+        "paper": "Operating points",
+        "points": "Every operating point",
+        "bd": "BD-rate and BD-metric",
+        "correlation": "Similarity vs task score",
+    }
+    for name, table in tables.items():
+        lines += [f"## {titles[name]}", "", to_markdown(table), f"LaTeX: `tables/{name}.tex`", ""]
+    pngs = [p for p in figure_paths if p.suffix == ".png"]
+    if pngs:
+        lines += ["## Figures", ""]
+        for png in pngs:
+            rel = png.relative_to(out)
+            lines += [f"![{png.stem}]({rel})", f"PDF: `{rel.with_suffix('.pdf')}`", ""]
+    return "\n".join(lines)
+
+
+def _anchor(curves: dict, wanted: str | None) -> str | None:
+    if wanted is None:
+        return next(iter(curves))
+    matches = [c for c in curves if c == wanted or label(c) == wanted or c.split(":")[0] == wanted]
+    return matches[0] if matches else None
+
+
+def _curve_values(points, measure: str) -> tuple[list[float], list[float]]:
+    return [p.rate for p in points], [_value(score_of(p.summary, measure)) for p in points]
+
+
+def _value(aggregate) -> float:
+    return float("nan") if aggregate is None else aggregate.value

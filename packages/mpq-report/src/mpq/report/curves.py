@@ -1,0 +1,138 @@
+"""Figures: task score vs rate, similarity vs rate, task score vs similarity.
+
+Sized for one column of a two-column paper (3.5 in), 8 pt text, the Okabe-Ito colourblind-safe
+palette plus distinct markers (so curves survive greyscale printing), and one colour per curve
+across every figure of a report. Figures are built without pyplot, so no global state or display
+is involved; each is saved as PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from mpq.core.aggregate import Aggregate
+from mpq.report.points import Experiment, label, score_of
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+RATE_LABELS = {"bpp": "rate (bits per pixel)", "kbps": "rate (kbit/s)"}
+STYLE = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4,
+    "pdf.fonttype": 42,
+}
+SIZE = (3.5, 2.6)
+
+
+class Palette:
+    """Colour and marker of each curve, fixed for a whole report."""
+
+    def __init__(self, curves: list[str]) -> None:
+        ordered = sorted(set(curves))
+        self.styles = {
+            curve: (OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)])
+            for i, curve in enumerate(ordered)
+        }
+
+    def __getitem__(self, curve: str) -> tuple[str, str]:
+        return self.styles[curve]
+
+
+def _figure() -> tuple[Figure, object]:
+    """Call inside `rc_context(STYLE)`: rc values are read when artists are made."""
+    fig = Figure(figsize=SIZE, layout="constrained")
+    ax = fig.subplots()
+    ax.grid(True, alpha=0.3, linewidth=0.5)
+    return fig, ax
+
+
+def _values(aggs: list[Aggregate | None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    nan = float("nan")
+    value = np.array([a.value if a else nan for a in aggs])
+    low = np.array([a.ci_low if a else nan for a in aggs])
+    high = np.array([a.ci_high if a else nan for a in aggs])
+    return value, low, high
+
+
+def versus_rate(
+    experiment: Experiment, name: str, palette: Palette, log_rate: bool = False
+) -> Figure:
+    """A score or a similarity metric vs rate, one line per curve with its 95% CI band."""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _figure()
+        for curve, points in experiment.curves().items():
+            color, marker = palette[curve]
+            rates = np.array([p.rate for p in points])
+            value, low, high = _values([score_of(p.summary, name) for p in points])
+            ax.plot(rates, value, marker=marker, color=color, label=label(curve))
+            ax.fill_between(rates, low, high, color=color, alpha=0.18, linewidth=0)
+        reference = experiment.reference and experiment.reference.scores.get(name)
+        if reference:
+            ax.axhline(
+                reference.value, color="0.35", linestyle="--", linewidth=1, label="uncompressed"
+            )
+            if np.isfinite(reference.ci_low):
+                ax.axhspan(
+                    reference.ci_low, reference.ci_high, color="0.35", alpha=0.08, linewidth=0
+                )
+        if log_rate:
+            ax.set_xscale("log")
+        ax.set_xlabel(RATE_LABELS.get(experiment.rate_unit, f"rate ({experiment.rate_unit})"))
+        ax.set_ylabel(_axis_label(experiment, name))
+        ax.set_title(experiment.title)
+        ax.legend(frameon=False, loc="best")
+    return fig
+
+
+def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Palette) -> Figure:
+    """Each operating point as (similarity, task score): does the metric track the task?"""
+    with matplotlib.rc_context(STYLE):
+        fig, ax = _figure()
+        for curve, points in experiment.curves().items():
+            color, marker = palette[curve]
+            x, _, _ = _values([p.summary.metrics.get(metric) for p in points])
+            y, low, high = _values([p.summary.scores.get(score) for p in points])
+            errors = np.vstack([y - low, high - y])
+            ax.errorbar(
+                x, y, yerr=errors, fmt=marker, color=color, label=label(curve),
+                elinewidth=0.6, capsize=1.5,
+            )  # fmt: skip
+        ax.set_xlabel(_axis_label(experiment, metric))
+        ax.set_ylabel(_axis_label(experiment, score))
+        ax.set_title(experiment.title)
+        ax.legend(frameon=False, loc="best")
+    return fig
+
+
+def _axis_label(experiment: Experiment, name: str) -> str:
+    if name in experiment.scores:
+        info = experiment.scores[name]
+        text = info.get("label", name)
+    else:
+        info = experiment.metrics.get(name, {})
+        text = name.upper() if len(name) <= 6 else name
+    arrow = "higher is better" if info.get("higher_is_better", True) else "lower is better"
+    return f"{text} ({arrow})"
+
+
+def save(fig: Figure, folder: Path, stem: str) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{slug(stem)}.{ext}" for ext in ("pdf", "png")]
+    for path in paths:
+        fig.savefig(path, dpi=200)
+    return paths
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")

@@ -1,0 +1,77 @@
+"""Run directories with known values, written through mpq-core's store as a sweep would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mpq.core.records import SCHEMA_VERSION
+from mpq.core.store import RunStore, new_manifest
+
+SCORES = {
+    "accuracy": {"aggregator": "mean", "inputs": ["correct"], "label": "Top-1 accuracy",
+                 "higher_is_better": True},
+}  # fmt: skip
+METRICS = {"psnr": {"higher_is_better": True, "input_range": "uint8"}}
+PIXELS = 100 * 100
+
+
+def write_run(
+    path: Path,
+    curves: dict[str, list[tuple[int, float, float, float]]],
+    n: int = 50,
+    task: str = "classify",
+    dataset: str = "beans",
+    reference_accuracy: float = 1.0,
+    unit: str = "bpp",
+    complete: bool = True,
+    failed: dict[str, int] | None = None,
+) -> Path:
+    """curves: codec -> [(quality, rate, accuracy, psnr)]; accuracy is exact: k of n correct."""
+    settings = ["none"] + [f"{c}:quality={q}" for c, pts in curves.items() for q, *_ in pts]
+    manifest = new_manifest(
+        task=task, codecs=settings, scores=SCORES, metrics=METRICS,
+        codec_knobs={c: "quality" for c in curves}, task_config={"dataset": dataset},
+    )  # fmt: skip
+    rows = [
+        _row(task, dataset, f"i{i:03d}", "none", "none", None, float(i < reference_accuracy * n))
+        for i in range(n)
+    ]
+    failed = failed or {}
+    for codec, points in curves.items():
+        for quality, rate, accuracy, psnr in points:
+            setting = f"{codec}:quality={quality}"
+            for i in range(n):
+                row = _row(task, dataset, f"i{i:03d}", setting, codec, (rate, unit),
+                           float(i < round(accuracy * n)), psnr + (i % 5 - 2) * 0.1)  # fmt: skip
+                if i < failed.get(setting, 0):
+                    row.update(status="failed", error="codec error", bytes=None, bpp=None)
+                    row.pop("stat.correct")
+                    row.pop("metric.psnr")
+                rows.append(row)
+    store = RunStore.open(path, manifest)
+    for row in rows:
+        row["run_id"] = store.manifest["run_id"]
+    store.write(rows)
+    if complete:
+        store.finish()
+    store.close()
+    return path
+
+
+def _row(task, dataset, item, setting, codec, rate, correct, psnr=None):
+    row = {
+        "schema_version": SCHEMA_VERSION, "task": task, "dataset": dataset,
+        "model": "m", "item_id": item, "setting": setting, "codec": codec, "status": "ok",
+        "stat.correct": correct,
+    }  # fmt: skip
+    if rate is not None:
+        value, unit = rate
+        if unit == "bpp":
+            row.update(
+                bytes=int(value * PIXELS / 8), bpp=value, pixels=PIXELS, height=100, width=100
+            )
+            row["bits"] = row["bytes"] * 8
+        else:
+            row.update(kbps=value, samples=16000, sample_rate=16000, bits=int(value * 1000))
+        row["metric.psnr"] = psnr
+    return row

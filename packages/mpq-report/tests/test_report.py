@@ -1,0 +1,219 @@
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from mpq.core.aggregate import aggregate
+from mpq.core.errors import MpqError
+from mpq.report.build import ReportOptions, bd_rows, build, correlation_rows, prepare
+from mpq.report.cli import main
+from mpq.report.curves import OKABE_ITO
+from mpq.report.tables import paper_table, points_table, to_latex
+from runs import write_run
+
+JPEG = [
+    (5, 0.08, 0.40, 24.0),
+    (20, 0.16, 0.60, 27.0),
+    (50, 0.32, 0.80, 30.0),
+    (90, 0.64, 0.90, 34.0),
+]
+# Same scores at 80% of JPEG's rate: BD-rate exactly -20%.
+WEBP = [(q, r * 0.8, a, p + 0.5) for q, r, a, p in JPEG]
+
+
+@pytest.fixture
+def image_run(tmp_path):
+    return write_run(tmp_path / "img", {"jpeg": JPEG, "webp": WEBP}, reference_accuracy=0.96)
+
+
+def test_points_carry_known_means_rates_and_core_cis(image_run):
+    report = prepare([image_run], ReportOptions(resamples=500))
+    (exp,) = report.experiments
+    assert exp.rate_unit == "bpp" and exp.reference.scores["accuracy"].value == pytest.approx(0.96)
+    curves = exp.curves()
+    assert list(curves) == ["jpeg", "webp"]
+    jpeg = curves["jpeg"]
+    assert [p.rate for p in jpeg] == pytest.approx([0.08, 0.16, 0.32, 0.64])
+    assert [p.summary.scores["accuracy"].value for p in jpeg] == pytest.approx([0.4, 0.6, 0.8, 0.9])
+    expected = aggregate("mean", [[1.0] * 20 + [0.0] * 30], resamples=500, seed=0)
+    assert jpeg[0].summary.scores["accuracy"] == expected
+    assert jpeg[2].summary.metrics["psnr"].value == pytest.approx(30.0)
+
+
+def test_paper_table_layout_values_and_bold_best(image_run):
+    report = prepare([image_run], ReportOptions(resamples=0))
+    table = paper_table(report.experiments)
+    assert table.columns == ["Task / dataset", "Score", "Uncompressed", "jpeg", "webp"]
+    (row,) = table.rows
+    assert [c.text for c in row] == [
+        "classify / beans [bpp]", "Top-1 accuracy", "0.960", "0.400 (0.080)", "0.400 (0.064)",
+    ]  # fmt: skip
+    chosen = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"])
+    cells = chosen.rows[0]
+    assert cells[3].text == "0.800 (0.320)" and cells[3].bold
+    assert cells[4].text == "0.600 (0.128)" and not cells[4].bold
+
+
+def test_bd_rows_give_the_known_answer(image_run):
+    report = prepare([image_run], ReportOptions(resamples=0))
+    rows = {(r[1], r[3]): r for r in bd_rows(report)}
+    _, _, anchor, _, rate, _ = rows[("accuracy", "webp")]
+    assert anchor == "jpeg" and rate.value == pytest.approx(-20.0, abs=1e-9)
+    _, _, _, _, _, psnr_gain = rows[("psnr", "webp")]
+    assert psnr_gain.value > 0.5  # +0.5 dB at 80% of the rate
+
+
+def test_correlation_of_psnr_with_accuracy(image_run):
+    report = prepare([image_run], ReportOptions(resamples=0))
+    ((_, score, metric, corr),) = correlation_rows(report)
+    assert (score, metric, corr.n) == ("accuracy", "psnr", 8)
+    assert corr.spearman > 0.9 and corr.spearman_ci[0] <= corr.spearman <= corr.spearman_ci[1]
+    x = [p for *_, p in JPEG] + [p + 0.5 for *_, p in JPEG]
+    y = [a for _, _, a, _ in JPEG] * 2
+    assert corr.pearson == pytest.approx(np.corrcoef(x, y)[0, 1])
+
+
+def test_build_writes_figures_tables_and_summary(image_run, tmp_path):
+    summary = build([image_run], tmp_path / "report", ReportOptions(resamples=100))
+    out = tmp_path / "report"
+    assert {p.name for p in (out / "tables").iterdir()} == {
+        "paper.tex", "points.tex", "bd.tex", "correlation.tex",
+    }  # fmt: skip
+    pdfs = sorted((out / "figures").glob("*.pdf"))
+    pngs = sorted((out / "figures").glob("*.png"))
+    assert len(pdfs) == len(pngs) == 3  # accuracy vs rate, psnr vs rate, accuracy vs psnr
+    assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
+    text = summary.read_text()
+    assert "![classify_beans_accuracy_vs_rate]" in text and "-20.00" in text
+
+
+def test_png_is_a_real_plot_in_the_report_palette(image_run, tmp_path):
+    build([image_run], tmp_path / "r", ReportOptions(resamples=100))
+    image = np.asarray(
+        Image.open(tmp_path / "r/figures/classify_beans_accuracy_vs_rate.png").convert("RGB")
+    )
+    assert image.shape[0] > 400 and image.shape[1] > 600
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 50
+    for hex_colour in OKABE_ITO[:2]:  # jpeg and webp lines
+        rgb = np.array([int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(image.astype(int) - rgb).sum(axis=2) < 30).sum() > 100
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
+def test_tables_compile_with_latex(image_run, tmp_path):
+    report = prepare([image_run], ReportOptions(resamples=50))
+    report.experiments[0].task = "class_ify & 100% #1"  # names that need escaping
+    body = to_latex(paper_table(report.experiments)) + to_latex(
+        points_table(report.experiments), long=True
+    )
+    doc = tmp_path / "doc.tex"
+    doc.write_text(
+        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
+        f"\\begin{{document}}{body}\\end{{document}}"
+    )
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def test_merging_identical_runs_keeps_one_row_per_key(image_run, tmp_path):
+    twin = write_run(tmp_path / "twin", {"jpeg": JPEG, "webp": WEBP}, reference_accuracy=0.96)
+    report = prepare([image_run, twin], ReportOptions(resamples=0))
+    assert report.experiments[0].curves()["jpeg"][0].summary.n_ok == 50
+
+
+def test_merging_disagreeing_runs_is_refused(image_run, tmp_path):
+    other = [(q, r, a - 0.1, p) for q, r, a, p in JPEG]
+    twin = write_run(tmp_path / "twin", {"jpeg": other}, reference_accuracy=0.96)
+    with pytest.raises(MpqError, match=r"runs disagree about stat\.correct"):
+        prepare([image_run, twin], ReportOptions(resamples=0))
+
+
+def test_image_and_audio_runs_stay_apart(image_run, tmp_path):
+    audio = write_run(tmp_path / "aud", {"mp3": [(1, 8.0, 0.5, 20), (2, 16.0, 0.7, 25)]},
+                      task="asr", dataset="cv11", unit="kbps")  # fmt: skip
+    report = prepare([image_run, audio], ReportOptions(resamples=0))
+    assert [(e.task, e.rate_unit) for e in report.experiments] == [
+        ("asr", "kbps"),
+        ("classify", "bpp"),
+    ]
+    only = prepare([image_run, audio], ReportOptions(resamples=0, tasks=["asr"]))
+    assert [e.task for e in only.experiments] == ["asr"]
+
+
+def test_mixed_units_in_one_experiment_are_refused(image_run, tmp_path):
+    audio = write_run(
+        tmp_path / "aud", {"mp3": [(1, 8.0, 0.5, 20)]}, unit="kbps", reference_accuracy=0.96
+    )
+    with pytest.raises(MpqError, match="mixes rate units"):
+        prepare([image_run, audio], ReportOptions(resamples=0))
+
+
+def test_incomplete_run_is_reported_with_a_note(tmp_path):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG}, complete=False)
+    with pytest.warns(UserWarning, match="interrupted or still going"):
+        report = prepare([run], ReportOptions(resamples=0))
+    assert any("running" in note for note in report.notes)
+
+
+def test_only_failed_rows_give_notes_not_a_crash(tmp_path):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG[:1]}, failed={"jpeg:quality=5": 50})
+    summary = build([run], tmp_path / "out", ReportOptions(resamples=0))
+    assert "every row failed for jpeg:quality=5" in summary.read_text()
+    assert "no compressed setting has a successful row" in summary.read_text()
+
+
+def test_empty_and_foreign_run_directories(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MpqError, match="not an mpq run directory"):
+        prepare([tmp_path / "empty"], ReportOptions())
+    run = write_run(tmp_path / "r", {"jpeg": JPEG})
+    for part in (run / "results").glob("*.parquet"):
+        part.unlink()
+    with pytest.raises(MpqError, match="has no rows yet"):
+        prepare([run], ReportOptions())
+
+
+def test_schema_mismatch_is_refused(image_run):
+    part = next((image_run / "results").glob("*.parquet"))
+    table = pq.read_table(part)
+    pq.write_table(table.replace_schema_metadata({b"mpq.schema_version": b"7"}), part)
+    with pytest.raises(MpqError, match="schema version 7"):
+        prepare([image_run], ReportOptions())
+
+
+def test_cli_commands(image_run, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["build", str(image_run), "--out", str(tmp_path / "o"), "--resamples", "50"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Report written" in result.output
+    result = runner.invoke(
+        main, ["table", str(image_run), "--resamples", "0", "--point", "jpeg:quality=50"]
+    )
+    assert "\\toprule" in result.output and "\\textbf{0.800 (0.320)}" in result.output
+    result = runner.invoke(main, ["bd", str(image_run), "--anchor", "webp"])
+    assert "| classify / beans | accuracy | webp | jpeg | 25.00 |" in result.output
+    result = runner.invoke(
+        main, ["plot", str(image_run), "--out", str(tmp_path / "p"), "--log-rate"]
+    )
+    assert "6 files written" in result.output
+    result = runner.invoke(main, ["build", str(tmp_path / "nope"), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "not a directory" in result.output
+
+
+def test_manifest_of_runs_is_the_only_source(image_run):
+    manifest = json.loads((image_run / "manifest.json").read_text())
+    manifest["scores"]["accuracy"]["label"] = "Renamed"
+    (image_run / "manifest.json").write_text(json.dumps(manifest))
+    table = paper_table(prepare([image_run], ReportOptions(resamples=0)).experiments)
+    assert table.rows[0][1].text == "Renamed"
