@@ -14,6 +14,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
 from mpq.report.points import Experiment, label, score_of
@@ -87,7 +88,7 @@ def versus_rate(
                     reference.ci_low, reference.ci_high, color="0.35", alpha=0.08, linewidth=0
                 )
         if log_rate:
-            ax.set_xscale("log")
+            _log_axis(ax)
         ax.set_xlabel(RATE_LABELS.get(experiment.rate_unit, f"rate ({experiment.rate_unit})"))
         ax.set_ylabel(_axis_label(experiment, name))
         ax.set_title(experiment.title)
@@ -113,6 +114,16 @@ def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Pa
         ax.set_title(experiment.title)
         ax.legend(frameon=False, loc="best")
     return fig
+
+
+def _log_axis(ax) -> None:
+    """Log rate axis labelled with plain numbers at 1, 2 and 5 of each decade."""
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(
+        FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.0e}"[0] in "25" else "")
+    )
 
 
 def _axis_label(experiment: Experiment, name: str) -> str:
