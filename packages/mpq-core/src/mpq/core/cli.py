@@ -111,7 +111,11 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
-def sweep_config(options: dict[str, Any], manifest: dict[str, Any] | None = None) -> SweepConfig:
+def sweep_config(
+    options: dict[str, Any],
+    manifest: dict[str, Any] | None = None,
+    on_decoded: Callable[[str, str, Any], None] | None = None,
+) -> SweepConfig:
     """Turn `sweep_options` values into a SweepConfig (codec specs parsed and validated now)."""
     settings = [s for spec in options["codecs"] for s in parse_codec_spec(spec)]
     return SweepConfig(
@@ -127,6 +131,7 @@ def sweep_config(options: dict[str, Any], manifest: dict[str, Any] | None = None
         progress=not options["no_progress"],
         dry_run=options["dry_run"],
         manifest=manifest or {},
+        on_decoded=on_decoded,
     )
 
 

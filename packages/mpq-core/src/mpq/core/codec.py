@@ -85,6 +85,9 @@ class Codec(ABC):
     def __init__(self, **values: Any) -> None:
         self.values = validate_values(type(self), values)
 
+    def setup(self) -> None:
+        """Load heavy state (model weights) once per process, outside the timed encode."""
+
     @abstractmethod
     def encode(self, data: Any) -> Bitstream: ...
 
@@ -226,7 +229,9 @@ def codec_instance(cls: type[Codec], values: dict[str, Any]) -> Codec:
     """One instance per (codec, values) per process: heavy models load once, not per item."""
     key = (cls, tuple(sorted(values.items())))
     if key not in _instances:
-        _instances[key] = cls(**values)
+        codec = cls(**values)
+        codec.setup()
+        _instances[key] = codec
     return _instances[key]
 
 

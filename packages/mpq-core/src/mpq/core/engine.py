@@ -12,10 +12,12 @@ at most the batch in flight and never duplicates a row.
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -67,6 +69,7 @@ from mpq.core.store import RunStore, new_manifest
 from mpq.core.task import Item, Task
 
 WORKER_RETRIES = 1
+WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass
@@ -85,6 +88,8 @@ class SweepConfig:
     progress: bool = True
     dry_run: bool = False
     manifest: dict[str, Any] = field(default_factory=dict)
+    # Called with (item id, setting id, decoded item) for every decoded item, e.g. to save it.
+    on_decoded: Callable[[str, str, Any], None] | None = None
 
 
 @dataclass
@@ -343,6 +348,8 @@ class _Sweep:
             return
         if self.cache is not None and not cache_hit:
             self.cache.put(self._cache_key(job), result)
+        if self.config.on_decoded is not None:
+            self.config.on_decoded(job.state.item.id, job.setting.id, result.decoded)
         self.ready.append(_Ready(job, result.decoded, result, cache_hit))
 
     def _cache_key(self, job: _Job) -> str:
@@ -523,11 +530,20 @@ def _describe(error: BaseException) -> str:
 
 
 def _worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, which shuts them down cleanly."""
+    """One codec per core: workers run single-threaded and leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for variable in WORKER_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 class _SpeedColumn(ProgressColumn):
+    """Average rows per second since the start: steadier than rich's recent-window speed."""
+
     def render(self, task: ProgressTask) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} rows/s" if speed else "- rows/s")
+        elapsed = task.finished_time if task.finished else task.elapsed
+        if not elapsed or not task.completed:
+            return Text("- rows/s")
+        return Text(f"{task.completed / elapsed:.2f} rows/s")

@@ -1,0 +1,158 @@
+"""Learned image codecs of the CompressAI zoo, with real entropy coding.
+
+Rate counts the bytes a decoder needs: the entropy-coded strings from `compress()` plus a header
+holding the original height and width (to crop the padding away), the latent shape and each
+string's length. Nothing is estimated from likelihoods. Images are zero-padded symmetrically to a
+multiple of 64, as CompressAI's own evaluation does, and decoded images are cropped back to the
+original size, so bits per pixel always divide by the original pixels.
+
+Weights: `pretrained=true` (default) loads the published checkpoint of the architecture, metric and
+quality from CompressAI's model host into torch's hub cache; `checkpoint=PATH` loads a local state
+dict instead (with `weights_only=True`); `pretrained=false` builds the architecture with random
+weights (for tests). Models run on the CPU by default: the autoregressive context models (mbt2018,
+cheng2020-*) are slow and not bit-exact between encoder and decoder on a GPU.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mpq.core.codec import Codec, Param
+from mpq.core.errors import MpqError
+from mpq.core.rate import Bitstream, ImageExtent
+from mpq.image.codecs.pillow import check_image
+
+PAD_MULTIPLE = 64
+_HEADER = struct.Struct("<HHHHB")  # original h, w; latent h, w; number of strings
+_LENGTH = struct.Struct("<I")
+
+
+class CompressAICodec(Codec):
+    """One zoo architecture; subclasses give its zoo name and quality range."""
+
+    modality = "image"
+    version = "1"
+    architecture: ClassVar[str]
+    max_quality: ClassVar[int] = 8
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.parameters = (
+            Param("quality", int, 1, low=1, high=cls.max_quality, rate=+1, help="zoo quality"),
+            Param("metric", str, "mse", choices=("mse", "ms-ssim"), help="training objective"),
+            Param("pretrained", bool, True, help="load the published weights"),
+            Param("checkpoint", str, "", help="local state dict instead of the published one"),
+            Param("device", str, "cpu", choices=("cpu", "cuda"), help="where the model runs"),
+        )
+
+    def setup(self) -> None:
+        self.net = self._load().to(self.values["device"]).eval()
+
+    def _load(self) -> Any:
+        from compressai.zoo import image as zoo
+        from compressai.zoo.pretrained import load_pretrained
+
+        arch = zoo.model_architectures[self.architecture]
+        quality, metric = self.values["quality"], self.values["metric"]
+        if self.values["checkpoint"]:
+            path = Path(self.values["checkpoint"])
+            if not path.is_file():
+                raise MpqError(f"{self.name}: checkpoint {path} does not exist.")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            net = arch.from_state_dict(load_pretrained(state.get("state_dict", state)))
+            net.update()
+            return net
+        if not self.values["pretrained"]:
+            net = arch(*zoo.cfgs[self.architecture][quality])
+            net.update(force=True)
+            return net
+        url = zoo.model_urls[self.architecture][metric][quality]
+        try:
+            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=True)
+        except Exception as error:
+            cache = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+            raise MpqError(
+                f"{self.name} quality {quality} ({metric}): cannot get the published weights from"
+                f" {url} ({type(error).__name__}: {error}). Download that file to {cache}, or"
+                f" pass checkpoint=/path/to/weights.pth.tar."
+            ) from error
+        return arch.from_state_dict(load_pretrained(state))
+
+    def encode(self, data: np.ndarray) -> Bitstream:
+        height, width = check_image(data, self.name)
+        x = torch.from_numpy(data).permute(2, 0, 1)[None].float().div(255)
+        x = F.pad(x.to(self.values["device"]), _padding(height, width))
+        with torch.inference_mode():
+            out = self.net.compress(x)
+        strings = [s[0] for s in out["strings"]]
+        latent_h, latent_w = out["shape"]
+        header = _HEADER.pack(height, width, latent_h, latent_w, len(strings))
+        body = b"".join(_LENGTH.pack(len(s)) + s for s in strings)
+        return Bitstream(header + body, ImageExtent(height, width, 3))
+
+    def decode(self, bitstream: Bitstream) -> np.ndarray:
+        payload = bitstream.payload
+        height, width, latent_h, latent_w, count = _HEADER.unpack_from(payload)
+        offset, strings = _HEADER.size, []
+        for _ in range(count):
+            (length,) = _LENGTH.unpack_from(payload, offset)
+            offset += _LENGTH.size
+            strings.append([payload[offset : offset + length]])
+            offset += length
+        with torch.inference_mode():
+            x_hat = self.net.decompress(strings, (latent_h, latent_w))["x_hat"]
+        left, _, top, _ = _padding(height, width)
+        x_hat = x_hat[..., top : top + height, left : left + width]
+        image = x_hat[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0)
+        return np.ascontiguousarray(image.cpu().numpy())
+
+
+def _padding(height: int, width: int) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) zero padding up to a multiple of 64, split evenly."""
+    pad_h = -height % PAD_MULTIPLE
+    pad_w = -width % PAD_MULTIPLE
+    return (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
+
+
+class Bmshj2018Factorized(CompressAICodec):
+    name = "bmshj2018-factorized"
+    architecture = "bmshj2018-factorized"
+    description = "factorized prior (Balle et al. 2018)"
+
+
+class Bmshj2018Hyperprior(CompressAICodec):
+    name = "bmshj2018-hyperprior"
+    architecture = "bmshj2018-hyperprior"
+    description = "scale hyperprior (Balle et al. 2018)"
+
+
+class Mbt2018Mean(CompressAICodec):
+    name = "mbt2018-mean"
+    architecture = "mbt2018-mean"
+    description = "mean-scale hyperprior (Minnen et al. 2018)"
+
+
+class Mbt2018(CompressAICodec):
+    name = "mbt2018"
+    architecture = "mbt2018"
+    description = "joint autoregressive and hierarchical priors (Minnen et al. 2018)"
+
+
+class Cheng2020Anchor(CompressAICodec):
+    name = "cheng2020-anchor"
+    architecture = "cheng2020-anchor"
+    max_quality = 6
+    description = "residual blocks + autoregressive prior (Cheng et al. 2020)"
+
+
+class Cheng2020Attention(CompressAICodec):
+    name = "cheng2020-attn"
+    architecture = "cheng2020-attn"
+    max_quality = 6
+    description = "Cheng et al. 2020 with attention modules"
