@@ -40,7 +40,7 @@ def core(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["tests"])
 def image(session: nox.Session) -> None:
     """mpq-image; the only session that may install TensorFlow (through the hific extra)."""
-    install(session, "mpq-core", "mpq-image[test]")
+    install(session, "mpq-core", "mpq-image[hific,offline-deep,test]")
     pytest(session, "packages/mpq-image/tests")
 
 
