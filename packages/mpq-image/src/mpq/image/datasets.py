@@ -1,0 +1,213 @@
+"""Image datasets as streams of examples, whatever their source.
+
+Sources (the `--dataset` spec):
+
+- a Hugging Face hub id, e.g. ``imagenet-1k`` or ``keremberke/chest-xray-classification``
+  (optionally ``ID@CONFIG``), read with `datasets.load_dataset` (cached by that library);
+- ``imagefolder:PATH``: one sub-folder per class (the folder name is the label name);
+- a plain folder (or files) of images: no labels, so only label-free scores apply;
+- ``skimage``: the photos that scikit-image ships, for offline demos and tests.
+
+Every image becomes HxWx3 uint8 RGB (`mpq.image.data.to_rgb`); an image that cannot be read
+becomes an example with `error` set, so the sweep records a failed row and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from mpq.core.errors import MpqError
+from mpq.image.data import image_files, load_image, to_rgb
+
+
+@dataclass
+class Example:
+    """One item: an id unique in the dataset, its image, its label (None when unlabelled)."""
+
+    id: str
+    image: np.ndarray | None
+    label: Any = None
+    error: str | None = None
+
+
+class ImageDataset(Protocol):
+    """What tasks read. `label_names` lists class names by label id (None: no class labels)."""
+
+    name: str
+    label_names: list[str] | None
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Example]: ...
+
+
+# Photos scikit-image ships in its wheel, with the ImageNet-1k class each shows (None: no single
+# ImageNet class fits). Names follow torchvision's ImageNet category list.
+SKIMAGE_PHOTOS: dict[str, str | None] = {
+    "chelsea": "Egyptian cat",
+    "coffee": "espresso",
+    "astronaut": None,
+    "rocket": None,
+    "hubble_deep_field": None,
+    "immunohistochemistry": None,
+    "retina": None,
+    "colorwheel": None,
+    "brick": None,
+    "grass": None,
+    "gravel": None,
+    "camera": None,
+    "coins": None,
+    "moon": None,
+    "page": None,
+    "text": None,
+    "horse": None,
+    "clock": None,
+}
+
+
+@dataclass
+class FolderDataset:
+    """Image files, optionally labelled by their parent folder (imagefolder layout)."""
+
+    name: str
+    files: list[Path]
+    label_names: list[str] | None
+    labels: list[int | None]
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[Example]:
+        for path, label, item_id in zip(self.files, self.labels, self.ids, strict=True):
+            try:
+                yield Example(item_id, load_image(path), label)
+            except MpqError as error:
+                yield Example(item_id, None, label, str(error))
+
+
+@dataclass
+class SkimageDataset:
+    """scikit-image's bundled photos; labels are ImageNet class names where one fits."""
+
+    name: str = "skimage"
+    label_names: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.label_names = sorted({v for v in SKIMAGE_PHOTOS.values() if v})
+
+    def __len__(self) -> int:
+        return len(SKIMAGE_PHOTOS)
+
+    def __iter__(self) -> Iterator[Example]:
+        import skimage.data
+
+        for photo, label in SKIMAGE_PHOTOS.items():
+            label_id = None if label is None else self.label_names.index(label)
+            try:
+                image = np.asarray(getattr(skimage.data, photo)())
+            except Exception as error:  # a missing photo is a failed item
+                yield Example(photo, None, label_id, f"{type(error).__name__}: {error}")
+                continue
+            if image.dtype == bool:
+                image = image.astype(np.uint8) * 255
+            if image.ndim == 2:
+                image = np.repeat(image[..., None], 3, axis=2)
+            yield Example(photo, np.ascontiguousarray(image[..., :3].astype(np.uint8)), label_id)
+
+
+class HubDataset:
+    """A Hugging Face dataset split; the image and label columns are found or named."""
+
+    def __init__(
+        self,
+        hub_id: str,
+        split: str,
+        image_key: str | None = None,
+        label_key: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> None:
+        import datasets
+
+        repo, _, config = hub_id.partition("@")
+        try:
+            self.data = datasets.load_dataset(
+                repo, config or None, split=split, trust_remote_code=trust_remote_code
+            )
+        except Exception as error:
+            raise MpqError(
+                f"cannot load dataset {hub_id!r} split {split!r} ({type(error).__name__}: {error})."
+                " Without network access use a local copy: --dataset imagefolder:PATH, a folder of"
+                " images, or a dataset already in the Hugging Face cache (HF_DATASETS_OFFLINE=1)."
+            ) from error
+        self.name = hub_id
+        features = self.data.features
+        self.image_key = image_key or _find_column(features, "Image", hub_id)
+        self.label_key = label_key or _find_label_column(features)
+        label_feature = features.get(self.label_key) if self.label_key else None
+        self.label_names = getattr(label_feature, "names", None)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Example]:
+        for index, row in enumerate(self.data):
+            label = row.get(self.label_key) if self.label_key else None
+            try:
+                yield Example(f"{index:08d}", to_rgb(row[self.image_key]), label)
+            except Exception as error:  # an unreadable image: a failed item
+                yield Example(f"{index:08d}", None, label, f"{type(error).__name__}: {error}")
+
+
+def open_dataset(
+    spec: str,
+    split: str = "validation",
+    image_key: str | None = None,
+    label_key: str | None = None,
+    trust_remote_code: bool = False,
+) -> ImageDataset:
+    """The dataset a `--dataset` spec names (see the module docstring)."""
+    if spec == "skimage":
+        return SkimageDataset()
+    if spec.startswith("imagefolder:"):
+        return _image_folder(Path(spec.split(":", 1)[1]))
+    path = Path(spec)
+    if path.exists():
+        files = image_files([path])
+        ids = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
+        return FolderDataset(str(path), files, None, [None] * len(files), ids)
+    return HubDataset(spec, split, image_key, label_key, trust_remote_code)
+
+
+def _image_folder(root: Path) -> FolderDataset:
+    if not root.is_dir():
+        raise MpqError(f"imagefolder:{root}: no such folder.")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise MpqError(f"imagefolder:{root} has no class sub-folders (expected ROOT/CLASS/IMAGE).")
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        found = image_files([root / name]) if any((root / name).iterdir()) else []
+        files += found
+        labels += [label] * len(found)
+    ids = [str(f.relative_to(root)) for f in files]
+    return FolderDataset(f"imagefolder:{root}", files, classes, labels, ids)
+
+
+def _find_column(features: Any, kind: str, hub_id: str) -> str:
+    for name, feature in features.items():
+        if type(feature).__name__ == kind:
+            return name
+    raise MpqError(f"dataset {hub_id!r} has no {kind} column; name it with --image-key.")
+
+
+def _find_label_column(features: Any) -> str | None:
+    for name, feature in features.items():
+        if type(feature).__name__ == "ClassLabel":
+            return name
+    return None
