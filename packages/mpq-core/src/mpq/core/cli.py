@@ -53,9 +53,9 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
-            required=True,
-            help="Run directory. If it holds this run already, the sweep resumes and skips"
-            " stored rows.",
+            default=None,
+            help="Run directory (required unless a preset names one). If it holds this run"
+            " already, the sweep resumes and skips stored rows.",
         ),
         click.option(
             "--workers",
@@ -117,6 +117,8 @@ def sweep_config(
     on_decoded: Callable[[str, str, Any], None] | None = None,
 ) -> SweepConfig:
     """Turn `sweep_options` values into a SweepConfig (codec specs parsed and validated now)."""
+    if options["out"] is None:
+        raise MpqError("give --out DIR: the run directory to write (or resume).")
     settings = [s for spec in options["codecs"] for s in parse_codec_spec(spec)]
     return SweepConfig(
         settings=settings,

@@ -1,4 +1,4 @@
-"""The `mpq-image` command: list codecs, compress images (run tasks comes with the tasks)."""
+"""The `mpq-image` command: list codecs, compress images, run image tasks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
+from rich.console import Console
 
+from mpq.core import registry
 from mpq.core.cli import (
     codecs_command,
     friendly_errors,
@@ -17,6 +20,8 @@ from mpq.core.cli import (
 )
 from mpq.core.engine import run_sweep
 from mpq.core.errors import MpqError
+from mpq.core.task import Task
+from mpq.image import presets
 from mpq.image.compress import DecodedWriter, ImageFiles
 
 
@@ -48,6 +53,100 @@ def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> No
     """Compress images with codec settings; rows hold bytes, bpp and similarity metrics."""
     if not options["codecs"]:
         raise MpqError("give at least one --codec, e.g. --codec jpeg:quality=5,10,25.")
-    writer = DecodedWriter(options["out"] / "decoded") if save_decoded else None
-    config = sweep_config(options, on_decoded=writer)
+    config = sweep_config(options)
+    if save_decoded:
+        config.on_decoded = DecodedWriter(options["out"] / "decoded")
     report_summary(run_sweep(ImageFiles(list(inputs)), options["out"], config))
+
+
+@main.command()
+@click.option(
+    "--preset",
+    "preset_names",
+    multiple=True,
+    metavar="NAME",
+    help=f"Defaults from a preset ({', '.join(presets.names())}) or a .toml file;"
+    " repeatable, later ones win; any option given here overrides them.",
+)
+@click.option(
+    "--task",
+    default="image-classification",
+    show_default=True,
+    help="image-classification, semantic-segmentation, or python:module:Class.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Hub id, a local directory saved with save_pretrained, or python:module:factory.",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    help="Hub id[@config], imagefolder:PATH, a folder of images, or skimage[:MAX_SIDE].",
+)
+@click.option("--split", default="validation", show_default=True, help="Dataset split.")
+@click.option("--image-key", default=None, help="Image column of a hub dataset (default: found).")
+@click.option("--label-key", default=None, help="Label column of a hub dataset (default: found).")
+@click.option(
+    "--trust-remote-code",
+    is_flag=True,
+    help="Allow a hub model or dataset to run its own code (off by default).",
+)
+@click.option(
+    "--report/--no-report",
+    default=False,
+    help="Build the mpq-report report into OUT/report afterwards.",
+)
+@sweep_options
+@click.pass_context
+@friendly_errors
+def run(ctx: click.Context, preset_names: tuple[str, ...], **options: Any) -> None:
+    """Run an image task on compressed and uncompressed items into a run directory.
+
+    The uncompressed original of every item is always evaluated as the reference row.
+    """
+    options = _with_presets(ctx, preset_names, options)
+    for required in ("model", "dataset"):
+        if not options[required]:
+            raise MpqError(f"give --{required} (or a --preset that sets it).")
+    task_class = registry.tasks.get(options["task"])
+    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
+        raise MpqError(f"{options['task']!r} is not a Task subclass.")
+    task = task_class(
+        model=options["model"],
+        dataset=options["dataset"],
+        split=options["split"],
+        image_key=options["image_key"],
+        label_key=options["label_key"],
+        trust_remote_code=options["trust_remote_code"],
+    )
+    config = sweep_config(options, manifest={"presets": list(preset_names)})
+    summary = run_sweep(task, options["out"], config)
+    if options["report"] and not summary.interrupted:
+        _build_report(Path(options["out"]))
+    report_summary(summary)
+
+
+def _with_presets(
+    ctx: click.Context, preset_names: tuple[str, ...], options: dict[str, Any]
+) -> dict[str, Any]:
+    merged = dict(options)
+    for name in preset_names:
+        for key, value in presets.load(name).items():
+            if key not in merged:
+                raise MpqError(f"preset {name!r} sets unknown option {key!r}.")
+            if ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, None):
+                merged[key] = tuple(value) if isinstance(value, list) else value
+    if merged["out"] is not None:
+        merged["out"] = Path(merged["out"])
+    return merged
+
+
+def _build_report(out: Path) -> None:
+    try:
+        from mpq.report.build import ReportOptions, build
+    except ImportError:
+        Console(stderr=True).print("Install mpq-report to build the report (skipped).")
+        return
+    summary = build([out], out / "report", ReportOptions())
+    Console(stderr=True, soft_wrap=True).print(f"Report: {summary}")

@@ -6,7 +6,8 @@ Sources (the `--dataset` spec):
   (optionally ``ID@CONFIG``), read with `datasets.load_dataset` (cached by that library);
 - ``imagefolder:PATH``: one sub-folder per class (the folder name is the label name);
 - a plain folder (or files) of images: no labels, so only label-free scores apply;
-- ``skimage``: the photos that scikit-image ships, for offline demos and tests.
+- ``skimage`` or ``skimage:MAX_SIDE``: the photos that scikit-image ships, for offline demos and
+  tests, optionally shrunk (Lanczos) so that their longest side is at most MAX_SIDE pixels.
 
 Every image becomes HxWx3 uint8 RGB (`mpq.image.data.to_rgb`); an image that cannot be read
 becomes an example with `error` set, so the sweep records a failed row and goes on.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from PIL import Image
 
 from mpq.core.errors import MpqError
 from mpq.image.data import image_files, load_image, to_rgb
@@ -97,6 +99,7 @@ class SkimageDataset:
 
     name: str = "skimage"
     label_names: list[str] | None = None
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
         self.label_names = sorted({v for v in SKIMAGE_PHOTOS.values() if v})
@@ -118,7 +121,8 @@ class SkimageDataset:
                 image = image.astype(np.uint8) * 255
             if image.ndim == 2:
                 image = np.repeat(image[..., None], 3, axis=2)
-            yield Example(photo, np.ascontiguousarray(image[..., :3].astype(np.uint8)), label_id)
+            image = np.ascontiguousarray(image[..., :3].astype(np.uint8))
+            yield Example(photo, _shrink(image, self.max_side), label_id)
 
 
 class HubDataset:
@@ -172,8 +176,11 @@ def open_dataset(
     trust_remote_code: bool = False,
 ) -> ImageDataset:
     """The dataset a `--dataset` spec names (see the module docstring)."""
-    if spec == "skimage":
-        return SkimageDataset()
+    if spec == "skimage" or spec.startswith("skimage:"):
+        side = spec.partition(":")[2]
+        if side and not side.isdigit():
+            raise MpqError(f"dataset {spec!r}: write skimage or skimage:MAX_SIDE (pixels).")
+        return SkimageDataset(name=spec, max_side=int(side) if side else None)
     if spec.startswith("imagefolder:"):
         return _image_folder(Path(spec.split(":", 1)[1]))
     path = Path(spec)
@@ -182,6 +189,15 @@ def open_dataset(
         ids = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
         return FolderDataset(str(path), files, None, [None] * len(files), ids)
     return HubDataset(spec, split, image_key, label_key, trust_remote_code)
+
+
+def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    height, width = image.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
 
 
 def _image_folder(root: Path) -> FolderDataset:

@@ -1,0 +1,144 @@
+"""Image classifiers from the hub, a local directory or a Python factory, behind one interface.
+
+Every source gives the same three things: a torch module in eval mode, a `preprocess` that turns
+decoded HxWx3 uint8 arrays into the model's input batch, and the model's class names by id.
+
+A hub id is looked up with one quick request first: when the hub cannot be reached, the model is
+loaded from the local cache only, instead of letting huggingface_hub retry with back-off for half
+a minute per file; a model that is not cached then fails at once with an error saying what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from mpq.core.errors import MpqError
+from mpq.core.registry import PYTHON_PREFIX, load_python_path
+
+# Seconds to wait for the hub's answer before loading from the local cache only.
+HUB_PROBE_TIMEOUT_S = 10.0
+
+
+class Classifier(NamedTuple):
+    """What `load_classifier` returns and what a ``python:module:factory`` returns.
+
+    ``model(batch)`` gives logits (batch, classes), or an output whose ``.logits`` they are.
+    """
+
+    model: torch.nn.Module
+    preprocess: Callable[[list[np.ndarray]], torch.Tensor]
+    id2label: dict[int, str]
+
+
+def load_classifier(spec: str, device: str, trust_remote_code: bool = False) -> Classifier:
+    """The model `spec` names (hub id, local directory or python:module:factory) on `device`."""
+    if spec.startswith(PYTHON_PREFIX):
+        classifier = _from_factory(spec)
+    else:
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        # float32 whatever the checkpoint stores (transformers keeps its dtype): lower precision
+        # is the sweep's --amp choice, not an accident of how the weights were saved.
+        model = _pretrained(
+            AutoModelForImageClassification, spec, trust_remote_code, dtype=torch.float32
+        )
+        processor = _pretrained(AutoImageProcessor, spec, trust_remote_code)
+        id2label = as_id2label(model.config.id2label)
+        classifier = Classifier(model, _processor_call(processor), id2label)
+    return classifier._replace(model=classifier.model.eval().to(device))
+
+
+def classifier_labels(spec: str, trust_remote_code: bool = False) -> dict[int, str]:
+    """The model's class names by id; for hub ids and directories only its config is read."""
+    if spec.startswith(PYTHON_PREFIX):
+        return _from_factory(spec).id2label
+    from transformers import AutoConfig
+
+    return as_id2label(_pretrained(AutoConfig, spec, trust_remote_code).id2label)
+
+
+def as_id2label(id2label: Mapping[Any, Any] | list[str]) -> dict[int, str]:
+    """Class names keyed by int id (configs may key them by strings; a list is read in order)."""
+    pairs = id2label.items() if isinstance(id2label, Mapping) else enumerate(id2label)
+    return {int(key): str(name) for key, name in pairs}
+
+
+def _processor_call(processor: Any) -> Callable[[list[np.ndarray]], torch.Tensor]:
+    """The model's own image processor over a batch; channels are named, never guessed."""
+
+    def preprocess(images: list[np.ndarray]) -> torch.Tensor:
+        # Decoders may return read-only arrays, which torch refuses to wrap without a warning.
+        arrays = [image if image.flags.writeable else image.copy() for image in images]
+        inputs = processor(images=arrays, return_tensors="pt", input_data_format="channels_last")
+        return inputs["pixel_values"]
+
+    return preprocess
+
+
+def _from_factory(spec: str) -> Classifier:
+    factory = load_python_path(spec[len(PYTHON_PREFIX) :], "model factory")
+    if not callable(factory):
+        raise MpqError(f"model {spec!r} is not callable; name a function that builds the model.")
+    built = factory()
+    missing = [name for name in Classifier._fields if not hasattr(built, name)]
+    if missing:
+        raise MpqError(
+            f"model factory {spec!r} returned an object without {', '.join(missing)}; it must"
+            " have .model (a torch module), .preprocess (images -> batch) and .id2label."
+        )
+    return Classifier(built.model, built.preprocess, as_id2label(built.id2label))
+
+
+def _pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: Any) -> Any:
+    """`auto_class.from_pretrained(spec)`, from the cache only when the hub is unreachable."""
+    options["trust_remote_code"] = trust_remote_code
+    if Path(spec).is_dir():
+        try:
+            return auto_class.from_pretrained(spec, **options)
+        except (OSError, ValueError) as error:
+            raise MpqError(
+                f"cannot load the model saved in {spec} ({type(error).__name__}: {error}). A model"
+                " directory holds what save_pretrained writes for the model and its image"
+                " processor."
+            ) from error
+    unreachable = "HF_HUB_OFFLINE is set" if _offline() else _hub_unreachable(spec)
+    try:
+        return auto_class.from_pretrained(spec, local_files_only=bool(unreachable), **options)
+    except (OSError, ValueError) as error:
+        if unreachable:
+            raise MpqError(
+                f"cannot load model {spec!r}: it is not a local directory, the Hugging Face hub"
+                f" cannot be used ({unreachable}) and the model is not in the local cache"
+                f" ({type(error).__name__}: {error}). Download it once where the hub is"
+                " reachable (it is cached; then HF_HUB_OFFLINE=1 uses the cache without"
+                " network), or pass a local directory saved with save_pretrained (model=PATH)."
+            ) from error
+        raise MpqError(f"cannot load model {spec!r} ({type(error).__name__}: {error}).") from error
+
+
+def _offline() -> bool:
+    """Offline mode as huggingface_hub saw it at import, or as the environment says now."""
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
+    return constants.is_offline_mode() or flag.strip().lower() in {"1", "on", "yes", "true"}
+
+
+def _hub_unreachable(repo_id: str) -> str | None:
+    """Why the hub cannot be reached (one request, no retries), or None when it answers."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_PROBE_TIMEOUT_S)
+    except HfHubHTTPError:
+        return None  # the hub answered; transformers reports what it said
+    except Exception as error:  # DNS, refused connection, timeout, proxy: no answer at all
+        return f"{type(error).__name__}: {error}"
+    return None
