@@ -172,6 +172,17 @@ def codecs_command(modality: str) -> click.Command:
     return codecs
 
 
+def build_report(out: Path) -> None:
+    """The mpq-report report of one run into OUT/report, when mpq-report is installed."""
+    console = Console(stderr=True, soft_wrap=True)
+    try:
+        from mpq.report.build import ReportOptions, build
+    except ImportError:
+        console.print("Install mpq-report to build the report (skipped).")
+        return
+    console.print(f"Report: {build([out], out / 'report', ReportOptions())}")
+
+
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Show MpqError as a one-line message (exit 2) instead of a traceback."""
 

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
-from rich.console import Console
 
-from mpq.core import registry
+from mpq.core import presets, registry
 from mpq.core.cli import (
+    build_report,
     codecs_command,
     friendly_errors,
     report_summary,
@@ -21,8 +20,9 @@ from mpq.core.cli import (
 from mpq.core.engine import run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.task import Task
-from mpq.image import presets
 from mpq.image.compress import DecodedWriter, ImageFiles
+
+PRESETS = Path(__file__).parent / "presets"
 
 
 @click.group()
@@ -65,7 +65,7 @@ def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> No
     "preset_names",
     multiple=True,
     metavar="NAME",
-    help=f"Defaults from a preset ({', '.join(presets.names())}) or a .toml file;"
+    help=f"Defaults from a preset ({', '.join(presets.names(PRESETS))}) or a .toml file;"
     " repeatable, later ones win; any option given here overrides them.",
 )
 @click.option(
@@ -105,7 +105,7 @@ def run(ctx: click.Context, preset_names: tuple[str, ...], **options: Any) -> No
 
     The uncompressed original of every item is always evaluated as the reference row.
     """
-    options = _with_presets(ctx, preset_names, options)
+    options = presets.apply(ctx, PRESETS, preset_names, options)
     for required in ("model", "dataset"):
         if not options[required]:
             raise MpqError(f"give --{required} (or a --preset that sets it).")
@@ -123,30 +123,5 @@ def run(ctx: click.Context, preset_names: tuple[str, ...], **options: Any) -> No
     config = sweep_config(options, manifest={"presets": list(preset_names)})
     summary = run_sweep(task, options["out"], config)
     if options["report"] and not summary.interrupted:
-        _build_report(Path(options["out"]))
+        build_report(options["out"])
     report_summary(summary)
-
-
-def _with_presets(
-    ctx: click.Context, preset_names: tuple[str, ...], options: dict[str, Any]
-) -> dict[str, Any]:
-    merged = dict(options)
-    for name in preset_names:
-        for key, value in presets.load(name).items():
-            if key not in merged:
-                raise MpqError(f"preset {name!r} sets unknown option {key!r}.")
-            if ctx.get_parameter_source(key) in (ParameterSource.DEFAULT, None):
-                merged[key] = tuple(value) if isinstance(value, list) else value
-    if merged["out"] is not None:
-        merged["out"] = Path(merged["out"])
-    return merged
-
-
-def _build_report(out: Path) -> None:
-    try:
-        from mpq.report.build import ReportOptions, build
-    except ImportError:
-        Console(stderr=True).print("Install mpq-report to build the report (skipped).")
-        return
-    summary = build([out], out / "report", ReportOptions())
-    Console(stderr=True, soft_wrap=True).print(f"Report: {summary}")
