@@ -4,9 +4,9 @@ import skimage.data
 from click.testing import CliRunner
 from PIL import Image
 
+from mpq.core.paths import safe_name
 from mpq.core.store import read_run
 from mpq.image.cli import main
-from mpq.image.compress import safe_name
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ row records that the image was readable.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from mpq.core.errors import MpqError
+from mpq.core.paths import safe_name
 from mpq.core.task import Item, Score, Task
 from mpq.image.data import image_files, load_image
 
@@ -50,12 +50,6 @@ class ImageFiles(Task):
 
     def prediction_json(self, prediction: Any) -> Any:
         return None
-
-
-def safe_name(text: str) -> str:
-    """A file name from an item or setting id: no separators, no '..', nothing hidden."""
-    name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._")
-    return name or "item"
 
 
 class DecodedWriter:

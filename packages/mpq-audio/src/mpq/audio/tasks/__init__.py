@@ -1,0 +1,1 @@
+"""Audio tasks: speech recognition and music source separation."""
