@@ -106,7 +106,7 @@ def aggregate(
     if resamples <= 0 or n < 2:
         return Aggregate(value, float("nan"), float("nan"), n)
     stats = np.concatenate([fn(idx, arrays) for idx in _resample_indices(n, resamples, seed)])
-    stats = stats[~np.isnan(stats)]
+    stats = stats[np.isfinite(stats)]  # a resample of zero-denominator items gives inf or NaN
     alpha = (1.0 - level) / 2.0
     low, high = np.quantile(stats, [alpha, 1.0 - alpha]) if len(stats) else (np.nan, np.nan)
     return Aggregate(value, float(low), float(high), n)
