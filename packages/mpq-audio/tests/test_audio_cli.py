@@ -1,7 +1,10 @@
+import numpy as np
+import soundfile
 from click.testing import CliRunner
 
 from mpq.audio.cli import main
 from mpq.core import registry
+from mpq.core.store import read_run
 from mpq.core.testing import SyntheticCodec
 
 
@@ -11,8 +14,36 @@ def test_version():
 
 
 def test_codecs_lists_only_audio_codecs(monkeypatch):
-    monkeypatch.setitem(registry.codecs._registered, "syn", SyntheticCodec)
+    monkeypatch.setitem(registry.codecs._registered, "syn-image", SyntheticCodec)
     result = CliRunner().invoke(main, ["codecs"])
     assert result.exit_code == 0
-    assert "syn" not in result.output
-    assert "No audio codecs are installed." in result.output
+    assert "syn-image" not in result.output
+    for name in ("mp3", "opus", "aac", "encodec"):
+        assert f"{name} (mpq-audio)" in result.output
+
+
+def test_compress_rows_kbps_and_failed_files(tmp_path):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    t = np.arange(48000) / 16000
+    soundfile.write(
+        folder / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 16000
+    )
+    (folder / "broken.wav").write_bytes(b"RIFF....not really")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["compress", str(folder), "--codec", "mp3:bitrate=16k,32k", "--metric", "si-sdr",
+         "--out", str(out), "--workers", "0", "--no-cache", "--no-progress", "--save-decoded"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    _, table = read_run(out)
+    rows = table.to_pylist()
+    assert len(rows) == 2 * 3
+    for row in rows:
+        if "broken" in row["item_id"]:
+            assert row["status"] == "failed" and "not a readable audio file" in row["error"]
+        elif row["setting"] != "none":
+            assert row["kbps"] == 8 * row["bytes"] / (row["samples"] / row["sample_rate"]) / 1000
+            assert row["metric.si-sdr"] > 5
+    assert len(list((out / "decoded").rglob("*.wav"))) == 2
