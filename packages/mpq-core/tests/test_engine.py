@@ -12,7 +12,7 @@ from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.store import RESULTS, read_results, read_run
 from mpq.core.task import Item
-from mpq.core.testing import SyntheticCodec, SyntheticTask
+from mpq.core.testing import MeanAbsoluteError, SyntheticCodec, SyntheticTask
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
 MAE = "python:mpq.core.testing:MeanAbsoluteError"
@@ -239,3 +239,31 @@ def test_ctrl_c_exits_130_keeps_rows_and_resumes(tmp_path):
     assert 0 < stored < 48 * 3
     subprocess.run(_cli(out), check=True)
     assert read_results(out).num_rows == 48 * 3
+
+
+class PickyMetric(MeanAbsoluteError):
+    """Undefined for bright items, like MS-SSIM for small ones."""
+
+    name = "picky"
+
+    def compute(self, references, decoded):
+        if any(r.mean() > 127 for r in references):
+            raise ValueError("too bright")
+        return super().compute(references, decoded)
+
+
+def test_a_metric_undefined_for_some_items_is_nan_there_and_the_sweep_goes_on(
+    tmp_path, monkeypatch
+):
+    from mpq.core import registry
+
+    monkeypatch.setitem(registry.metrics._registered, "picky", PickyMetric)
+    run_sweep(SyntheticTask(items=8), tmp_path / "run", config(metrics=["picky"]))
+    rows = [r for r in read_results(tmp_path / "run").to_pylist() if r["setting"] != "none"]
+    images = {item.id: item.data for item in SyntheticTask(items=8).items()}
+    assert all(r["status"] == "ok" for r in rows)
+    for row in rows:
+        bright = images[row["item_id"]].mean() > 127
+        assert np.isnan(row["metric.picky"]) == bright
+    assert any(np.isnan(r["metric.picky"]) for r in rows)
+    assert any(not np.isnan(r["metric.picky"]) for r in rows)

@@ -150,6 +150,7 @@ class _Sweep:
         self.ready: deque[_Ready] = deque()
         self.inflight: dict[Future, _Job] = {}
         self.rows: list[dict[str, Any]] = []
+        self.metric_warnings: set[str] = set()
         self.pool: ProcessPoolExecutor | None = None
         self.progress: Progress | None = None
         self.bar: Any = None
@@ -396,10 +397,25 @@ class _Sweep:
         references = [batch[i].job.state.item.data for i in indices]
         decoded = [batch[i].decoded for i in indices]
         for metric in self.metrics:
-            values = metric.compute(references, decoded)
+            try:
+                values = metric.compute(references, decoded)
+            except (MpqError, ValueError):
+                values = [
+                    self._one_value(metric, r, d) for r, d in zip(references, decoded, strict=True)
+                ]
             for i, value in zip(indices, values, strict=True):
                 out[i][f"{METRIC_PREFIX}{metric.name}"] = float(value)
         return out
+
+    def _one_value(self, metric: Metric, reference: Any, decoded: Any) -> float:
+        """A metric undefined for one item (too small, say) is NaN there, said once per metric."""
+        try:
+            return metric.compute([reference], [decoded])[0]
+        except (MpqError, ValueError) as error:
+            if metric.name not in self.metric_warnings:
+                self.metric_warnings.add(metric.name)
+                self.console.print(f"[yellow]{metric.name} left empty for some items: {error}[/]")
+            return float("nan")
 
     def _predict(self, inputs: list[Any]) -> list[Any]:
         """Run the model, halving the batch size for the rest of the run on out-of-memory."""
