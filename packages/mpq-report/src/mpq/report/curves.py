@@ -9,6 +9,7 @@ is involved; each is saved as PDF and PNG.
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,7 @@ STYLE = {
     "pdf.fonttype": 42,
 }
 SIZE = (3.5, 2.6)
+LABEL_WIDTH = 34  # characters per line of an axis label; longer labels wrap
 
 
 class Palette:
@@ -134,7 +136,7 @@ def _axis_label(experiment: Experiment, name: str) -> str:
         info = experiment.metrics.get(name, {})
         text = name.upper() if len(name) <= 6 else name
     arrow = "higher is better" if info.get("higher_is_better", True) else "lower is better"
-    return f"{text} ({arrow})"
+    return textwrap.fill(f"{text} ({arrow})", LABEL_WIDTH)
 
 
 def save(fig: Figure, folder: Path, stem: str) -> list[Path]:
