@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from synthetic_runs import write_run
 
 from mpq.core.aggregate import aggregate
 from mpq.core.errors import MpqError
@@ -14,7 +15,6 @@ from mpq.report.build import ReportOptions, bd_rows, build, correlation_rows, pr
 from mpq.report.cli import main
 from mpq.report.curves import OKABE_ITO
 from mpq.report.tables import paper_table, points_table, to_latex
-from runs import write_run
 
 JPEG = [
     (5, 0.08, 0.40, 24.0),
