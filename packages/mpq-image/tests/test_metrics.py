@@ -487,3 +487,10 @@ def test_entry_points_name_classes_with_complete_metadata():
         assert cls.modality == "image"
         assert cls.higher_is_better == (name in {"psnr", "ssim", "ms-ssim"})
         assert "uint8 RGB" in cls.input_range and cls.description
+
+
+def test_backbone_urls_are_torchvisions_imagenet_weights():
+    from mpq.image.metrics import ALEXNET_URL, VGG16_URL
+
+    assert ALEXNET_URL == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
+    assert VGG16_URL == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url

@@ -21,11 +21,8 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlparse
 
-import lpips
 import numpy as np
-import piq
 import torch
-import torchvision
 
 from mpq.core.errors import MpqError
 from mpq.core.metric import Metric
@@ -198,6 +195,12 @@ class _DeepMetric(_ImageMetric):
         """One distance per pair of uint8 (N, 3, H, W) tensors."""
 
 
+# torchvision's ImageNet checkpoints (AlexNet_Weights / VGG16_Weights.IMAGENET1K_V1), named here so
+# that importing this module does not import torchvision, lpips or piq (seconds per process).
+ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
+
+
 class _LPIPS(_DeepMetric):
     """LPIPS v0.1 (Zhang et al. 2018) by the lpips package, fed [-1, 1] as its API documents.
 
@@ -207,11 +210,13 @@ class _LPIPS(_DeepMetric):
     """
 
     net: ClassVar[str]
-    backbone: ClassVar[torchvision.models.WeightsEnum]
+    backbone_url: ClassVar[str]  # torchvision's ImageNet weights for the backbone
     input_range = "uint8 RGB, converted to float in [-1, 1] (x / 127.5 - 1) for lpips.LPIPS"
 
     def _load(self) -> torch.nn.Module:
-        (backbone,) = _download(self.name, self.backbone.url)
+        import lpips
+
+        (backbone,) = _download(self.name, self.backbone_url)
         model = lpips.LPIPS(pretrained=False, net=self.net, pnet_rand=True, verbose=False)
         # lpips cuts torchvision's `features` into slices keeping the layer indices as names.
         state = {
@@ -236,7 +241,7 @@ class LPIPSAlex(_LPIPS):
     name = "lpips-alex"
     description = "LPIPS v0.1 distance, AlexNet backbone"
     net = "alex"
-    backbone = torchvision.models.AlexNet_Weights.IMAGENET1K_V1
+    backbone_url = ALEXNET_URL
     min_side = 31
 
 
@@ -246,7 +251,7 @@ class LPIPSVGG(_LPIPS):
     name = "lpips-vgg"
     description = "LPIPS v0.1 distance, VGG16 backbone"
     net = "vgg"
-    backbone = torchvision.models.VGG16_Weights.IMAGENET1K_V1
+    backbone_url = VGG16_URL
     min_side = 16
 
 
@@ -265,12 +270,12 @@ class DISTS(_DeepMetric):
     description = "DISTS distance (piq), 1 - structure/texture similarity of VGG16 features"
 
     def _load(self) -> torch.nn.Module:
+        import piq
+
         # piq.DISTS loads its alpha/beta file and torchvision's VGG16 itself, with
         # weights_only=False (its loader takes no such argument). Loading both here first as plain
         # tensors puts them into torch's hub cache and refuses a file that holds anything else.
-        _download(
-            self.name, torchvision.models.VGG16_Weights.IMAGENET1K_V1.url, piq.DISTS._weights_url
-        )
+        _download(self.name, VGG16_URL, piq.DISTS._weights_url)
         return piq.DISTS(reduction="none")
 
     def _distance(
