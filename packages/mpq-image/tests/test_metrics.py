@@ -492,5 +492,5 @@ def test_entry_points_name_classes_with_complete_metadata():
 def test_backbone_urls_are_torchvisions_imagenet_weights():
     from mpq.image.metrics import ALEXNET_URL, VGG16_URL
 
-    assert ALEXNET_URL == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
-    assert VGG16_URL == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
+    assert torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url == ALEXNET_URL
+    assert torchvision.models.VGG16_Weights.IMAGENET1K_V1.url == VGG16_URL
