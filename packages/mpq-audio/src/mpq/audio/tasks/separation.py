@@ -36,6 +36,7 @@ import torch
 from mpq.audio.metrics import si_sdr
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.errors import MpqError
+from mpq.core.options import flag
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
 from mpq.core.task import Item, Score, Stat, Task
 
@@ -121,7 +122,7 @@ class SourceSeparation(Task):
         self.segment = None if segment in (None, "", "none") else float(segment)
         self.overlap = float(overlap)
         self.shifts = int(shifts)
-        self.trust_remote_code = _flag(trust_remote_code, "trust_remote_code")
+        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
         if not 0.0 <= self.overlap < 1.0:
             raise MpqError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.segment is not None and self.segment <= 0:
@@ -371,14 +372,3 @@ def _seeded(seed: int) -> Iterator[None]:
         yield
     finally:
         random.setstate(state)
-
-
-def _flag(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise MpqError(f"{name} must be true or false, got {value!r}")

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mpq.core.errors import MpqError
+from mpq.core.options import flag
 from mpq.core.task import Item, Score, Stat, Task
 from mpq.image.datasets import ImageDataset, open_dataset
 from mpq.image.models import Classifier, classifier_labels, load_classifier
@@ -56,7 +57,7 @@ class ImageClassification(Task):
     ) -> None:
         self.model = str(model)
         self.split = str(split)
-        self.trust_remote_code = _flag(trust_remote_code, "trust_remote_code")
+        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
         self.id2label = classifier_labels(self.model, self.trust_remote_code)
         if sorted(self.id2label) != list(range(len(self.id2label))):
             raise MpqError(f"model {self.model!r}: class ids must be 0..N-1 (logit positions).")
@@ -178,15 +179,3 @@ def _index(id2label: dict[int, str], fold: bool, split: bool) -> dict[str, set[i
         for key in _keys(name, fold, split):
             index[key].add(class_id)
     return index
-
-
-def _flag(value: bool | str, name: str) -> bool:
-    """A boolean option that may arrive as a string from the command line or a preset."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"", "0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{name} must be true or false, got {value!r}")

@@ -32,6 +32,7 @@ from mpq.core.errors import MpqError
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
 from mpq.core.task import Item, Score, Stat, Task
 from mpq.image.datasets import HubDataset, ImageDataset, open_dataset
+from mpq.image.models import pretrained
 
 IGNORE_INDEX = 255
 # The label column of hub datasets such as scene_parse_150 (ADE20k), an Image of class ids.
@@ -132,17 +133,7 @@ class SemanticSegmentation(Task):
         return bool(getattr(self.processor, "do_reduce_labels", False))
 
     def _from_pretrained(self, auto_class: Any) -> Any:
-        try:
-            return auto_class.from_pretrained(
-                self.model_id, trust_remote_code=self.trust_remote_code
-            )
-        except (OSError, ValueError) as error:
-            raise MpqError(
-                f"cannot load segmentation model {self.model_id!r} ({type(error).__name__}:"
-                f" {error}). Without network access set HF_HUB_OFFLINE=1 (it fails at once instead"
-                " of retrying) and use a model already in the Hugging Face cache, or pass a local"
-                " directory saved with save_pretrained."
-            ) from error
+        return pretrained(auto_class, self.model_id, self.trust_remote_code)
 
     def setup(self, device: str, amp: bool) -> None:
         if self._from_factory:
