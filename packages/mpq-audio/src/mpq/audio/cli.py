@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from mpq.audio.compress import AudioFiles, DecodedWriter
+from mpq.audio.compress import DecodedWriter, audio_file_items
 from mpq.core import presets, registry
 from mpq.core.cli import (
     build_report,
@@ -56,7 +56,7 @@ def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> No
     config = sweep_config(options)
     if save_decoded:
         config.on_decoded = DecodedWriter(options["out"] / "decoded")
-    report_summary(run_sweep(AudioFiles(list(inputs)), options["out"], config))
+    report_summary(run_sweep(audio_file_items(list(inputs)), options["out"], config))
 
 
 @main.command()

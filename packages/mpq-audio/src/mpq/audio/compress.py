@@ -1,17 +1,15 @@
-"""Compression without a model: audio files through codecs, with rates and similarity metrics."""
+"""`mpq-audio compress`: audio files through codecs, and decoded audio saved as WAV."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
 
 import soundfile
 
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.errors import MpqError
+from mpq.core.files import FileItems
 from mpq.core.paths import safe_name
-from mpq.core.task import Item, Score, Task
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
 
@@ -30,38 +28,8 @@ def audio_files(inputs: list[Path]) -> list[Path]:
     return files
 
 
-class AudioFiles(Task):
-    """The `mpq-audio compress` task: no model, rows carry rates and similarity metrics."""
-
-    name = "compress"
-    modality = "audio"
-    scores: ClassVar[dict[str, Score]] = {}
-
-    def __init__(self, inputs: list[str | Path]) -> None:
-        self.inputs = [Path(i) for i in inputs]
-        self.files = audio_files(self.inputs)
-
-    def describe(self) -> dict[str, Any]:
-        return {"dataset": ",".join(str(i) for i in self.inputs), "model": ""}
-
-    def count(self) -> int:
-        return len(self.files)
-
-    def items(self) -> Iterator[Item]:
-        for path in self.files:
-            try:
-                yield Item(str(path), load_audio(path))
-            except MpqError as error:
-                yield Item(str(path), error=str(error))
-
-    def predict(self, batch: list[Any]) -> list[Any]:
-        return [None] * len(batch)
-
-    def score(self, item: Item, prediction: Any, reference_prediction: Any) -> dict[str, float]:
-        return {}
-
-    def prediction_json(self, prediction: Any) -> Any:
-        return None
+def audio_file_items(inputs: list[Path]) -> FileItems:
+    return FileItems("audio", inputs, audio_files(inputs), load_audio)
 
 
 class DecodedWriter:

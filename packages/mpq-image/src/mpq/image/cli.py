@@ -20,7 +20,7 @@ from mpq.core.cli import (
 from mpq.core.engine import run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.task import Task
-from mpq.image.compress import DecodedWriter, ImageFiles
+from mpq.image.compress import DecodedWriter, image_file_items
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -56,7 +56,7 @@ def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> No
     config = sweep_config(options)
     if save_decoded:
         config.on_decoded = DecodedWriter(options["out"] / "decoded")
-    report_summary(run_sweep(ImageFiles(list(inputs)), options["out"], config))
+    report_summary(run_sweep(image_file_items(list(inputs)), options["out"], config))
 
 
 @main.command()
