@@ -4,7 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from mpq.core.cli import main
-from mpq.core.store import RESULTS
+from mpq.core.errors import MpqError
+from mpq.core.store import RESULTS, read_run
+from mpq.core.testing import SyntheticTask
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
 TASK = "python:mpq.core.testing:SyntheticTask"
@@ -52,7 +54,7 @@ def test_version_and_plugins():
     [
         (["--codec", "jpgg:quality=5"], "unknown codec 'jpgg'"),
         (["--codec", f"{SYN}:quality=101"], "out of range"),
-        (["--codec", SYN, "--option", "nonsense=1"], "rejected its --option values"),
+        (["--codec", SYN, "--option", "nonsense=1"], "rejected its options"),
         (["--codec", SYN, "--option", "noequals"], "must be KEY=VALUE"),
         (["--codec", SYN, "--device", "tpu"], "unknown device 'tpu'"),
     ],
@@ -91,3 +93,44 @@ def test_dry_run_reports_the_plan(tmp_path):
     )  # fmt: skip
     assert "Dry run: 3 items x 3 settings" in result.output
     assert "9 to compute" in result.output
+
+
+class ModalityTask(SyntheticTask):
+    """A task with the constructor every modality run command calls."""
+
+    def __init__(self, model, dataset, split, trust_remote_code, **options):
+        super().__init__(**options)
+        self.seen = (model, dataset, split, trust_remote_code)
+
+
+def test_a_modality_run_command_takes_presets_and_task_options(tmp_path, monkeypatch):
+    from mpq.core import registry
+    from mpq.core.cli import task_run_command
+
+    monkeypatch.setitem(registry.tasks._registered, "modality-task", ModalityTask)
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "tiny.toml").write_text(
+        'task = "modality-task"\nmodel = "m"\ndataset = "d"\n'
+        f'codecs = ["{SYN}:quality=5"]\nout = "{tmp_path / "run"}"\n'
+        'task_options = ["items=6", "broken=1"]\n'
+    )
+    command = task_run_command("image", folder, "x", tasks="modality-task", datasets="any")
+    args = ["--preset", "tiny", "--workers", "0", "--no-cache", "--no-progress"]
+    result = CliRunner().invoke(command, [*args, "--option", "items=4"])
+    assert result.exit_code == 0, result.output
+    manifest, table = read_run(tmp_path / "run")
+    assert manifest["presets"] == ["tiny"] and manifest["task_options"] == {"items": "4"}
+    assert table.num_rows == 4 * 2
+    result = CliRunner().invoke(command, ["--codec", SYN, "--out", str(tmp_path / "r2")])
+    assert "give --model" in result.output
+
+
+def test_key_values_and_make_task():
+    from mpq.core.cli import key_values, make_task
+
+    assert key_values(("a=1", "b=x=y")) == {"a": "1", "b": "x=y"}
+    with pytest.raises(MpqError, match="KEY=VALUE"):
+        key_values(("novalue",))
+    task = make_task(TASK, items="3")
+    assert task.count() == 3

@@ -18,7 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from mpq.core import registry
+from mpq.core import presets, registry
 from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.codec import parse_codec_spec
 from mpq.core.device import DEVICES
@@ -172,6 +172,99 @@ def codecs_command(modality: str) -> click.Command:
     return codecs
 
 
+def task_run_command(
+    modality: str, presets_folder: Path, default_task: str, tasks: str, datasets: str
+) -> click.Command:
+    """The `run` command of a modality CLI: a task plugin, presets, and the sweep options."""
+
+    @click.command("run")
+    @click.option(
+        "--preset",
+        "preset_names",
+        multiple=True,
+        metavar="NAME",
+        help=f"Defaults from a preset ({', '.join(presets.names(presets_folder))}) or a"
+        " .toml file; repeatable, later ones win; options given here override them.",
+    )
+    @click.option(
+        "--task", default=default_task, show_default=True, help=f"{tasks}, or python:module:Class."
+    )
+    @click.option(
+        "--model",
+        default=None,
+        help="Hub id, a local model directory or file, or python:module:factory.",
+    )
+    @click.option("--dataset", default=None, help=datasets)
+    @click.option("--split", default="validation", show_default=True, help="Dataset split.")
+    @click.option(
+        "--option",
+        "task_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Further task arguments (e.g. label_key=labels, backend=faster-whisper); repeatable.",
+    )
+    @click.option(
+        "--trust-remote-code",
+        is_flag=True,
+        help="Allow a hub model or dataset to run its own code (off by default).",
+    )
+    @click.option(
+        "--report/--no-report",
+        default=False,
+        help="Build the mpq-report report into OUT/report afterwards.",
+    )
+    @sweep_options
+    @click.pass_context
+    @friendly_errors
+    def run(ctx: click.Context, preset_names: tuple[str, ...], **options: Any) -> None:
+        options = presets.apply(ctx, presets_folder, preset_names, options)
+        for required in ("model", "dataset"):
+            if not options[required]:
+                raise MpqError(f"give --{required} (or a --preset that sets it).")
+        extra = key_values(options["task_options"])
+        task = make_task(
+            options["task"],
+            model=options["model"],
+            dataset=options["dataset"],
+            split=options["split"],
+            trust_remote_code=options["trust_remote_code"],
+            **extra,
+        )
+        manifest = {"presets": list(preset_names), "task_options": extra}
+        summary = run_sweep(task, options["out"], sweep_config(options, manifest=manifest))
+        if options["report"] and not summary.interrupted:
+            build_report(options["out"])
+        report_summary(summary)
+
+    run.help = (
+        f"Run an {modality} task on compressed and uncompressed items into a run directory.\n\n"
+        "The uncompressed original of every item is always evaluated as the reference row."
+    )
+    return run
+
+
+def key_values(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`KEY=VALUE` options as a dict, with a clear error for anything else."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise MpqError(f"--option {pair!r} must be KEY=VALUE.")
+        out[key] = value
+    return out
+
+
+def make_task(name: str, **kwargs: Any) -> Task:
+    """An instance of the task plugin `name`; constructor argument errors become MpqErrors."""
+    task_class = registry.tasks.get(name)
+    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
+        raise MpqError(f"{name!r} is not a Task subclass.")
+    try:
+        return task_class(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise MpqError(f"task {name!r} rejected its options: {error}") from error
+
+
 def build_report(out: Path) -> None:
     """The mpq-report report of one run into OUT/report, when mpq-report is installed."""
     console = Console(stderr=True, soft_wrap=True)
@@ -283,21 +376,9 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
 @friendly_errors
 def run(task_name: str, task_options: tuple[str, ...], **options: Any) -> None:
     """Sweep any task plugin over codec settings into a run directory."""
-    kwargs = {}
-    for option in task_options:
-        key, sep, value = option.partition("=")
-        if not sep:
-            raise MpqError(f"--option {option!r} must be KEY=VALUE.")
-        kwargs[key] = value
-    task_class = registry.tasks.get(task_name)
-    if not (isinstance(task_class, type) and issubclass(task_class, Task)):
-        raise MpqError(f"{task_name!r} is not a Task subclass.")
+    kwargs = key_values(task_options)
     config = sweep_config(options, manifest={"task_options": kwargs})
-    try:
-        task = task_class(**kwargs)
-    except (TypeError, ValueError) as error:
-        raise MpqError(f"task {task_name!r} rejected its --option values: {error}") from error
-    report_summary(run_sweep(task, options["out"], config))
+    report_summary(run_sweep(make_task(task_name, **kwargs), options["out"], config))
 
 
 def _format(value: Any) -> str:
