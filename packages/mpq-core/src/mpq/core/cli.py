@@ -172,6 +172,41 @@ def codecs_command(modality: str) -> click.Command:
     return codecs
 
 
+def compress_command(
+    file_items: Callable[[list[Path]], Task],
+    decoded_writer: Callable[[Path], Callable[[str, str, Any], None]],
+    example: str,
+    saved_as: str,
+) -> click.Command:
+    """The `compress` command of a modality CLI: files through codecs, no model."""
+
+    @click.command("compress")
+    @click.argument(
+        "inputs",
+        nargs=-1,
+        required=True,
+        type=click.Path(path_type=Path),
+        metavar="FILES_OR_FOLDERS...",
+    )
+    @click.option(
+        "--save-decoded",
+        is_flag=True,
+        help=f"Also write every decoded item as {saved_as} under OUT/decoded/SETTING/.",
+    )
+    @sweep_options
+    @friendly_errors
+    def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> None:
+        """Compress files with codec settings; rows hold bytes, rates and similarity metrics."""
+        if not options["codecs"]:
+            raise MpqError(f"give at least one --codec, e.g. --codec {example}.")
+        config = sweep_config(options)
+        if save_decoded:
+            config.on_decoded = decoded_writer(options["out"] / "decoded")
+        report_summary(run_sweep(file_items(list(inputs)), options["out"], config))
+
+    return compress
+
+
 def task_run_command(
     modality: str, presets_folder: Path, default_task: str, tasks: str, datasets: str
 ) -> click.Command:
