@@ -108,7 +108,12 @@ class SkimageDataset:
         return len(SKIMAGE_PHOTOS)
 
     def __iter__(self) -> Iterator[Example]:
-        import skimage.data
+        try:
+            import skimage.data
+        except ImportError:
+            raise MpqError(
+                "dataset skimage needs scikit-image: pip install 'mpq-image[demo]'."
+            ) from None
 
         for photo, label in SKIMAGE_PHOTOS.items():
             label_id = None if label is None else self.label_names.index(label)
