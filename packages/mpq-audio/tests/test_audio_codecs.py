@@ -304,3 +304,10 @@ def test_encodec_without_weights_says_where_they_come_from():
     with pytest.raises(MpqError, match="checkpoint=") as error:
         EnCodec().setup()
     assert WEIGHT_URL in str(error.value)
+
+
+def test_only_mp3_snaps_its_bitrate_to_lames_set():
+    from mpq.audio.codecs.ffmpeg import AAC, MP3
+
+    assert MP3(bitrate=20999).values["bitrate"] == 16000
+    assert AAC(bitrate=20999).values["bitrate"] == 20999

@@ -244,11 +244,6 @@ class AAC(_FFmpegCodec):
         ),
     )
 
-    def __init__(self, **values: Any) -> None:
-        """Snaps the bitrate down to one LAME can write, so the row records what was encoded."""
-        super().__init__(**values)
-        self.values["bitrate"] = max(b for b in MP3_BITRATES if b <= self.values["bitrate"])
-
     def coding_rate(self, audio: Audio) -> int:
         if self.values["sample_rate"]:
             return self.values["sample_rate"]
