@@ -32,10 +32,7 @@ def bd_rate(
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> Delta:
     """Percent rate change of `test` vs `anchor` at equal score (negative: test saves rate)."""
-    problem = _check(anchor, test, axis=1, min_overlap=min_overlap)
-    if problem:
-        return _nan(problem)
-    return Delta(_quiet(bjontegaard.bd_rate, anchor, test, method, axis=1))
+    return _delta(bjontegaard.bd_rate, anchor, test, method, min_overlap, axis=1)
 
 
 def bd_metric(
@@ -45,10 +42,15 @@ def bd_metric(
     min_overlap: float = DEFAULT_MIN_OVERLAP,
 ) -> Delta:
     """Average score change of `test` vs `anchor` at equal rate (log-rate axis)."""
-    problem = _check(anchor, test, axis=0, min_overlap=min_overlap)
+    return _delta(bjontegaard.bd_psnr, anchor, test, method, min_overlap, axis=0)
+
+
+def _delta(fn, anchor, test, method: str, min_overlap: float, axis: int) -> Delta:
+    problem = _check(anchor, test, axis=axis, min_overlap=min_overlap)
     if problem:
-        return _nan(problem)
-    return Delta(_quiet(bjontegaard.bd_psnr, anchor, test, method, axis=0))
+        warnings.warn(f"BD delta not computed: {problem}", stacklevel=3)
+        return Delta(float("nan"), problem)
+    return Delta(_quiet(fn, anchor, test, method, axis=axis))
 
 
 def _check(anchor, test, axis: int, min_overlap: float) -> str:
@@ -97,8 +99,3 @@ def _quiet(fn, anchor, test, method: str, axis: int) -> float:
                 min_overlap=0,
             )
         )
-
-
-def _nan(reason: str) -> Delta:
-    warnings.warn(f"BD delta not computed: {reason}", stacklevel=3)
-    return Delta(float("nan"), reason)
