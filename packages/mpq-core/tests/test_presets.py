@@ -58,3 +58,20 @@ def test_preset_by_path(folder):
     assert presets.load(str(folder / "paper.toml"), folder / "elsewhere") == {
         "codecs": ["webp:quality=0"]
     }
+
+
+def test_validate_refuses_a_preset_with_an_unknown_option_or_a_bad_split(tmp_path):
+    @click.command()
+    @click.option("--dataset")
+    @click.option("--split")
+    def run(dataset, split):
+        """A stand-in run command."""
+
+    (tmp_path / "good.toml").write_text('dataset = "beans:streaming=false"\nsplit = "test[:5]"\n')
+    assert presets.validate(tmp_path, run) == ["good"]
+    (tmp_path / "bad.toml").write_text('split = "test[::2]"\n')
+    with pytest.raises(MpqError, match="NAME\\[START:STOP\\]"):
+        presets.validate(tmp_path, run)
+    (tmp_path / "bad.toml").write_text('modle = "x"\n')
+    with pytest.raises(MpqError, match="unknown option"):
+        presets.validate(tmp_path, run)

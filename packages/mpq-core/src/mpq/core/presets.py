@@ -47,3 +47,26 @@ def apply(
     if merged.get("out") is not None:
         merged["out"] = Path(merged["out"])
     return merged
+
+
+def validate(folder: Path, command: click.Command) -> list[str]:
+    """Parse every preset of `folder` for `command` without running anything; their names.
+
+    Keys must be the command's options; codec specs, dataset specs and splits must parse.
+    """
+    from mpq.core.codec import parse_codec_spec
+    from mpq.core.dataspec import parse_dataset_spec, parse_split
+
+    options = {param.name for param in command.params}
+    for name in names(folder):
+        values = load(name, folder)
+        unknown = sorted(set(values) - options)
+        if unknown:
+            raise MpqError(f"preset {name!r} sets unknown option(s) {', '.join(unknown)}.")
+        for spec in values.get("codecs", []):
+            parse_codec_spec(spec)
+        if "dataset" in values:
+            parse_dataset_spec(values["dataset"])
+        if "split" in values:
+            parse_split(values["split"])
+    return names(folder)
