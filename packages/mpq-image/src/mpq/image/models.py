@@ -11,7 +11,6 @@ a minute per file; a model that is not cached then fails at once with an error s
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -20,8 +19,6 @@ import torch
 from mpq.core import hub
 from mpq.core.errors import MpqError
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
-
-# Seconds to wait for the hub's answer before loading from the local cache only.
 
 
 class Classifier(NamedTuple):
@@ -95,27 +92,11 @@ def _from_factory(spec: str) -> Classifier:
 
 
 def pretrained(auto_class: Any, spec: str, trust_remote_code: bool, **options: Any) -> Any:
-    """`auto_class.from_pretrained(spec)`, from the cache only when the hub is unreachable."""
-    options["trust_remote_code"] = trust_remote_code
-    if Path(spec).is_dir():
-        try:
-            return auto_class.from_pretrained(spec, **options)
-        except (OSError, ValueError) as error:
-            raise MpqError(
-                f"cannot load the model saved in {spec} ({type(error).__name__}: {error}). A model"
-                " directory holds what save_pretrained writes for the model and its image"
-                " processor."
-            ) from error
-    unreachable = hub.unreachable(spec)
-    try:
-        return auto_class.from_pretrained(spec, local_files_only=bool(unreachable), **options)
-    except (OSError, ValueError) as error:
-        if unreachable:
-            raise MpqError(
-                f"cannot load model {spec!r}: it is not a local directory, the Hugging Face hub"
-                f" cannot be used ({unreachable}) and the model is not in the local cache"
-                f" ({type(error).__name__}: {error}). Download it once where the hub is"
-                " reachable (it is cached; then HF_HUB_OFFLINE=1 uses the cache without"
-                " network), or pass a local directory saved with save_pretrained (model=PATH)."
-            ) from error
-        raise MpqError(f"cannot load model {spec!r} ({type(error).__name__}: {error}).") from error
+    """`auto_class.from_pretrained(spec)` through core's hub path (fast and clear offline)."""
+    return hub.from_pretrained(
+        auto_class,
+        spec,
+        trust_remote_code,
+        "what save_pretrained writes for the model and its image processor",
+        **options,
+    )

@@ -138,7 +138,7 @@ class SpeechRecognition(Task):
         }
 
     def count(self) -> int:
-        return len(self.dataset)
+        return self.dataset.count()
 
     def items(self) -> Iterator[Item]:
         for example in self.dataset:
@@ -310,7 +310,7 @@ def _ct2_model(spec: str) -> str:
     except Exception as error:
         raise MpqError(
             f"cannot load faster-whisper model {spec!r} ({type(error).__name__}: {error})."
-            + _offline_hint(unreachable, f"model={BUNDLED_MODEL} (Whisper tiny.en)")
+            + hub.offline_hint(unreachable, f"--model {BUNDLED_MODEL} (Whisper tiny.en)")
         ) from error
 
 
@@ -318,34 +318,12 @@ def _pretrained(class_name: str, spec: str, trust_remote_code: bool, **options: 
     """A transformers Whisper class from a directory or the hub (the cache only when offline)."""
     import transformers
 
-    auto_class = getattr(transformers, class_name)
-    options["trust_remote_code"] = trust_remote_code
-    if Path(spec).is_dir():
-        if (Path(spec) / "model.bin").is_file():
-            raise MpqError(f"{spec} holds a CTranslate2 model; use backend=faster-whisper.")
-        try:
-            return auto_class.from_pretrained(spec, **options)
-        except (OSError, ValueError) as error:
-            raise MpqError(
-                f"cannot load the Whisper model saved in {spec} ({type(error).__name__}: {error})."
-                " A model directory holds what save_pretrained writes for the model and its"
-                " WhisperProcessor."
-            ) from error
-    unreachable = hub.unreachable(spec)
-    try:
-        return auto_class.from_pretrained(spec, local_files_only=bool(unreachable), **options)
-    except (OSError, ValueError) as error:
-        raise MpqError(
-            f"cannot load model {spec!r} ({type(error).__name__}: {error})."
-            + _offline_hint(unreachable, "a local directory saved with save_pretrained")
-        ) from error
-
-
-def _offline_hint(unreachable: str | None, local: str) -> str:
-    if not unreachable:
-        return ""
-    return (
-        f" It is not a local directory, the Hugging Face hub cannot be used ({unreachable}) and"
-        " the model is not in the local cache. Download it once where the hub is reachable (then"
-        f" HF_HUB_OFFLINE=1 uses the cache without network), or pass {local}."
+    if (Path(spec) / "model.bin").is_file():
+        raise MpqError(f"{spec} holds a CTranslate2 model; use backend=faster-whisper.")
+    return hub.from_pretrained(
+        getattr(transformers, class_name),
+        spec,
+        trust_remote_code,
+        "what save_pretrained writes for the model and its WhisperProcessor",
+        **options,
     )
