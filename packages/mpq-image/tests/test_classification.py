@@ -174,7 +174,7 @@ class MemoryDataset:
     label_names: list[str] | None = field(default_factory=lambda: ["dog", "cat"])
     examples: list[Example] = field(default_factory=list)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
         return len(self.examples)
 
     def __iter__(self):

@@ -39,7 +39,7 @@ class MemoryDataset:
     name: str = "memory"
     label_names: list[str] | None = field(default=None)
 
-    def __len__(self) -> int:
+    def count(self) -> int:
         return len(self.examples)
 
     def __iter__(self):

@@ -2,8 +2,10 @@
 
 Sources (the `--dataset` spec):
 
-- a Hugging Face hub id, e.g. ``imagenet-1k`` or ``keremberke/chest-xray-classification``
-  (optionally ``ID@CONFIG``), read with `datasets.load_dataset` (cached by that library);
+- a Hugging Face hub id with the options of `mpq.core.dataspec` (``REPO[@CONFIG][:KEY=VALUE]``:
+  revision, data_dir, data_files, streaming, exclude), e.g. ``AI-Lab-Makerere/beans`` or
+  ``keremberke/chest-xray-classification:revision=refs/convert/parquet:data_dir=full``, read with
+  `datasets.load_dataset` (streamed by default); items are numbered by their index in the split;
 - ``imagefolder:PATH``: one sub-folder per class (the folder name is the label name);
 - a plain folder (or files) of images: no labels, so only label-free scores apply;
 - ``skimage`` or ``skimage:MAX_SIDE``: the photos that scikit-image ships, for offline demos and
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
+from mpq.core.dataspec import DatasetSpec, HubSplit, parse_dataset_spec
 from mpq.core.errors import MpqError
 from mpq.image.data import image_files, load_image, to_rgb
 
@@ -43,7 +46,8 @@ class ImageDataset(Protocol):
     name: str
     label_names: list[str] | None
 
-    def __len__(self) -> int: ...
+    def count(self) -> int | None:
+        """How many items iterating yields (None when unknown, e.g. a streamed split)."""
 
     def __iter__(self) -> Iterator[Example]: ...
 
@@ -85,6 +89,9 @@ class FolderDataset:
     def __len__(self) -> int:
         return len(self.files)
 
+    def count(self) -> int:
+        return len(self.files)
+
     def __iter__(self) -> Iterator[Example]:
         for path, label, item_id in zip(self.files, self.labels, self.ids, strict=True):
             try:
@@ -105,6 +112,9 @@ class SkimageDataset:
         self.label_names = sorted({v for v in SKIMAGE_PHOTOS.values() if v})
 
     def __len__(self) -> int:
+        return len(SKIMAGE_PHOTOS)
+
+    def count(self) -> int:
         return len(SKIMAGE_PHOTOS)
 
     def __iter__(self) -> Iterator[Example]:
@@ -135,37 +145,34 @@ class HubDataset:
 
     def __init__(
         self,
-        hub_id: str,
+        spec: DatasetSpec,
         split: str,
         image_key: str | None = None,
         label_key: str | None = None,
         trust_remote_code: bool = False,
     ) -> None:
-        import datasets
-
-        repo, _, config = hub_id.partition("@")
-        try:
-            self.data = datasets.load_dataset(
-                repo, config or None, split=split, trust_remote_code=trust_remote_code
-            )
-        except Exception as error:
-            raise MpqError(
-                f"cannot load dataset {hub_id!r} split {split!r} ({type(error).__name__}: {error})."
-                " Without network access use a local copy: --dataset imagefolder:PATH, a folder of"
-                " images, or a dataset already in the Hugging Face cache (HF_DATASETS_OFFLINE=1)."
-            ) from error
-        self.name = hub_id
-        features = self.data.features
-        self.image_key = image_key or _find_column(features, "Image", hub_id)
+        self.rows = HubSplit(spec, split, LOCAL_FORMS, trust_remote_code)
+        self.name = str(spec)
+        features = self.rows.features
+        self.image_key = image_key or _find_column(features, "Image", self.name)
         self.label_key = label_key or _find_label_column(features)
+        for key in (self.image_key, self.label_key):
+            if key is not None and key not in features:
+                raise MpqError(
+                    f"dataset {self.name!r} has no column {key!r}; it has {', '.join(features)}."
+                )
         label_feature = features.get(self.label_key) if self.label_key else None
         self.label_names = getattr(label_feature, "names", None)
 
-    def __len__(self) -> int:
-        return len(self.data)
+    @property
+    def features(self) -> Any:
+        return self.rows.features
+
+    def count(self) -> int | None:
+        return self.rows.count()
 
     def __iter__(self) -> Iterator[Example]:
-        for index, row in enumerate(self.data):
+        for index, row in self.rows:
             label = row.get(self.label_key) if self.label_key else None
             try:
                 yield Example(f"{index:08d}", to_rgb(row[self.image_key]), label)
@@ -181,19 +188,27 @@ def open_dataset(
     trust_remote_code: bool = False,
 ) -> ImageDataset:
     """The dataset a `--dataset` spec names (see the module docstring)."""
-    if spec == "skimage" or spec.startswith("skimage:"):
-        side = spec.partition(":")[2]
+    parsed = parse_dataset_spec(spec)
+    if parsed.source == "skimage" or parsed.local("skimage") is not None:
+        parsed.refuse_options("scikit-image's photos")
+        side = parsed.local("skimage") or ""
         if side and not side.isdigit():
             raise MpqError(f"dataset {spec!r}: write skimage or skimage:MAX_SIDE (pixels).")
-        return SkimageDataset(name=spec, max_side=int(side) if side else None)
-    if spec.startswith("imagefolder:"):
-        return _image_folder(Path(spec.split(":", 1)[1]))
-    path = Path(spec)
+        return SkimageDataset(name=parsed.source, max_side=int(side) if side else None)
+    folder = parsed.local("imagefolder")
+    if folder is not None:
+        parsed.refuse_options("an imagefolder")
+        return _image_folder(Path(folder))
+    path = Path(parsed.source)
     if path.exists():
+        parsed.refuse_options("a local folder")
         files = image_files([path])
         ids = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
         return FolderDataset(str(path), files, None, [None] * len(files), ids)
-    return HubDataset(spec, split, image_key, label_key, trust_remote_code)
+    return HubDataset(parsed, split, image_key, label_key, trust_remote_code)
+
+
+LOCAL_FORMS = "--dataset imagefolder:PATH (one sub-folder per class) or a folder of images"
 
 
 def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:

@@ -80,8 +80,8 @@ class ImageClassification(Task):
     def describe(self) -> dict[str, Any]:
         return {"model": self.model, "dataset": self.dataset_name, "split": self.split}
 
-    def count(self) -> int:
-        return len(self.dataset)
+    def count(self) -> int | None:
+        return self.dataset.count()
 
     def items(self) -> Iterator[Item]:
         for example in self.dataset:

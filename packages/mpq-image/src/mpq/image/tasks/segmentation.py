@@ -127,10 +127,16 @@ class SemanticSegmentation(Task):
 
     @cached_property
     def reduce_labels(self) -> bool:
-        """As asked, else as the model was trained (its processor's `do_reduce_labels`)."""
+        """As asked, else as the model was trained (its processor's `do_reduce_labels`).
+
+        Checkpoints saved before transformers 4.x renamed the key (the SegFormer ADE20k ones)
+        say ``"reduce_labels": true``; transformers 5 leaves ``do_reduce_labels`` at its default
+        then and keeps the old key only as an attribute, so both are read.
+        """
         if self.requested_reduce_labels is not None:
             return self.requested_reduce_labels
-        return bool(getattr(self.processor, "do_reduce_labels", False))
+        legacy = getattr(self.processor, "reduce_labels", None)
+        return bool(getattr(self.processor, "do_reduce_labels", False) or legacy is True)
 
     def _from_pretrained(self, auto_class: Any) -> Any:
         return pretrained(auto_class, self.model_id, self.trust_remote_code)
@@ -159,8 +165,11 @@ class SemanticSegmentation(Task):
         )
         if self.label_key is None and isinstance(data, HubDataset):
             # Its own guess is a ClassLabel column (a scene class), never a label map.
-            data.label_key = label_map_column(data.data.features, data.image_key)
+            data.label_key = label_map_column(data.features, data.image_key)
         return data
+
+    def count(self) -> int | None:
+        return self.dataset.count()
 
     def items(self) -> Iterator[Item]:
         for example in self.dataset:
