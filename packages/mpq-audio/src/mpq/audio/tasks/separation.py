@@ -1,7 +1,8 @@
 """Music source separation with Demucs, scored by SDR the SiSEC 2018 way.
 
 Per track, each stem's SDR is computed with museval (BSSEval v4) over 1 s windows without overlap
-(window = hop = 1 s of the track's rate: 44100 samples for MUSDB18); frames where the reference
+(window = hop = 1 s of the track's rate: 44100 samples for MUSDB18, SiSEC 2018's setting; the
+task options `sdr_window` and `sdr_hop`, in seconds, change them); frames where the reference
 stem is silent are NaN and ignored; the track's statistic for a stem is the median over its
 frames. BSSEval v4's SDR projects an estimate on its own reference only (time-invariant 512-tap
 filters), so each stem is evaluated alone: the values equal museval's joint evaluation of all
@@ -114,6 +115,8 @@ class SourceSeparation(Task):
         segment: float | str | None = None,
         overlap: float | str = 0.25,
         shifts: int | str = 0,
+        sdr_window: float | str = SDR_WINDOW_S,
+        sdr_hop: float | str | None = None,
         trust_remote_code: bool | str = False,
     ) -> None:
         del image_key, label_key  # accepted for a uniform command line; items have no keys
@@ -122,6 +125,11 @@ class SourceSeparation(Task):
         self.segment = None if segment in (None, "", "none") else float(segment)
         self.overlap = float(overlap)
         self.shifts = int(shifts)
+        self.sdr_window = float(sdr_window)
+        self.sdr_hop = self.sdr_window if sdr_hop in (None, "", "none") else float(sdr_hop)
+        for name, seconds in (("sdr_window", self.sdr_window), ("sdr_hop", self.sdr_hop)):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise MpqError(f"{name} must be a positive number of seconds, got {seconds}")
         self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
         if not 0.0 <= self.overlap < 1.0:
             raise MpqError(f"overlap must be in [0, 1), got {self.overlap}")
@@ -149,7 +157,8 @@ class SourceSeparation(Task):
             "segment": self.segment,
             "overlap": self.overlap,
             "shifts": self.shifts,
-            "sdr_window_s": SDR_WINDOW_S,
+            "sdr_window_s": self.sdr_window,
+            "sdr_hop_s": self.sdr_hop,
         }
 
     def count(self) -> int | None:
@@ -230,7 +239,7 @@ class SourceSeparation(Task):
         rate = item.data.sample_rate
         truth = [targets[s].samples for s in stems]
         estimate = [prediction[s] for s in stems]
-        medians = framewise_sdr_medians(truth, estimate, rate)
+        medians = framewise_sdr_medians(truth, estimate, rate, self.sdr_window, self.sdr_hop)
         stats: dict[str, Stat] = {f"sdr_{s}": m for s, m in zip(stems, medians, strict=True)}
         stats["sdr"] = _mean_of_defined(medians)
         stats["si_sdr"] = _mean_of_defined(
@@ -241,7 +250,7 @@ class SourceSeparation(Task):
             stats["sdr_vs_reference"] = math.inf
         else:
             stats["sdr_vs_reference"] = _mean_of_defined(
-                framewise_sdr_medians(reference, estimate, rate)
+                framewise_sdr_medians(reference, estimate, rate, self.sdr_window, self.sdr_hop)
             )
         return stats
 
@@ -250,9 +259,16 @@ class SourceSeparation(Task):
 
 
 def framewise_sdr_medians(
-    references: list[np.ndarray], estimates: list[np.ndarray], sample_rate: int
+    references: list[np.ndarray],
+    estimates: list[np.ndarray],
+    sample_rate: int,
+    window_s: float = SDR_WINDOW_S,
+    hop_s: float = SDR_WINDOW_S,
 ) -> list[float]:
-    """Per source, the median over 1 s frames (NaN frames ignored) of museval's v4 SDR.
+    """Per source, the median over frames (NaN frames ignored) of museval's v4 SDR.
+
+    Frames are `window_s` long every `hop_s` seconds: SiSEC 2018 used 1 s and 1 s; some studies
+    use 2 s windows with a 1.5 s hop.
 
     `references` and `estimates` are (channels, samples) arrays, one per source, each evaluated
     alone (see the module docstring). A source whose every frame is NaN (a silent reference) gets
@@ -260,7 +276,7 @@ def framewise_sdr_medians(
     """
     import museval
 
-    window = round(SDR_WINDOW_S * sample_rate)
+    window, hop = round(window_s * sample_rate), round(hop_s * sample_rate)
     medians = []
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -269,7 +285,7 @@ def framewise_sdr_medians(
                 reference.T[None].astype(np.float64),
                 estimate.T[None].astype(np.float64),
                 win=window,
-                hop=window,
+                hop=hop,
             )
             medians.append(float(np.nanmedian(sdr[0])))
     return medians
