@@ -55,8 +55,13 @@ class CompressAICodec(Codec):
         self.net = self._load().to(self.values["device"]).eval()
 
     def _load(self) -> Any:
-        from compressai.zoo import image as zoo
-        from compressai.zoo.pretrained import load_pretrained
+        try:
+            from compressai.zoo import image as zoo
+            from compressai.zoo.pretrained import load_pretrained
+        except ImportError:
+            raise MpqError(
+                f"codec {self.name!r} needs CompressAI: pip install 'mpq-image[compressai]'."
+            ) from None
 
         arch = zoo.model_architectures[self.architecture]
         quality, metric = self.values["quality"], self.values["metric"]
