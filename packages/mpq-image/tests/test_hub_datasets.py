@@ -30,7 +30,7 @@ from mpq.core.hubreplica import replicas, write_parquet  # noqa: E402
 from mpq.core.store import read_results  # noqa: E402
 from mpq.image.cli import PRESETS, main  # noqa: E402
 from mpq.image.datasets import open_dataset  # noqa: E402
-from mpq.image.tasks.classification import ImageClassification  # noqa: E402
+from mpq.image.tasks.classification import ImageClassification, map_labels  # noqa: E402
 from mpq.image.tasks.segmentation import SemanticSegmentation  # noqa: E402
 
 BEANS = ["angular_leaf_spot", "bean_rust", "healthy"]
@@ -171,6 +171,11 @@ def test_imagenet_preset_streams_its_validation_shards(hub, tmp_path):
     examples = list(data)
     assert [e.id for e in examples] == [f"{i:08d}" for i in range(6)]
     assert [e.label for e in examples] == list(range(6)) and data.label_names == names
+    # ViT-B/16's id2label and the dataset's ClassLabel name the same 1,000 classes in the same
+    # order ("tench, Tinca tinca" style, two of them plain "crane"): the mapping is the identity,
+    # duplicated names included.
+    hub_names = [*names[:134], "crane", *names[135:517], "crane", *names[518:]]
+    assert map_labels(hub_names, dict(enumerate(hub_names))) == list(range(1000))
     assert calls[-1]["streaming"] is True
     assert calls[-1]["data_files"] == {"validation": ["data/validation-*.parquet"]}
     # A slice and an exclusion keep the ids of a full run.
