@@ -79,6 +79,11 @@ def offline_hint(unreachable: str | None, local: str) -> str:
     )
 
 
+def looks_like_path(spec: str) -> bool:
+    """Hub ids are NAME or OWNER/NAME; anything else names a local file or folder."""
+    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1 or spec.endswith("/")
+
+
 def from_pretrained(
     auto_class: Any,
     spec: str,
@@ -91,6 +96,11 @@ def from_pretrained(
     `directory_holds` says what a model directory must hold, for the error when it does not.
     """
     options["trust_remote_code"] = trust_remote_code
+    if looks_like_path(spec) and not Path(spec).is_dir():
+        raise MpqError(
+            f"model {spec!r}: no such directory. Give --model a directory saved with"
+            " save_pretrained, or a hub id (OWNER/NAME)."
+        )
     if Path(spec).is_dir():
         try:
             return auto_class.from_pretrained(spec, **options)
