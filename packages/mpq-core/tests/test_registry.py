@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from mpq.core.errors import UnknownPluginError
+from mpq.core.errors import PluginConflictError, UnknownPluginError
 from mpq.core.registry import Registry
 from mpq.core.testing import SyntheticCodec
 
@@ -57,3 +57,30 @@ def test_python_path_and_run_time_registration():
 def test_bad_python_paths(path, message):
     with pytest.raises(UnknownPluginError, match=message):
         Registry("mpq.none", "codec").get(path)
+
+
+def test_two_distributions_with_one_name_are_refused_naming_both(installed_plugin, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "otherplugin.py").write_text("class Blur:\n    label = 'other'\n")
+    info = other / "otherplugin-0.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: otherplugin\nVersion: 0.2\n")
+    (info / "entry_points.txt").write_text("[mpq.test_codecs]\nblur = otherplugin:Blur\n")
+    sys.path.insert(0, str(other))
+    importlib.invalidate_caches()
+    try:
+        with pytest.raises(PluginConflictError) as error:
+            installed_plugin.get("blur")
+    finally:
+        sys.path.remove(str(other))
+    assert "myplugin" in str(error.value) and "otherplugin" in str(error.value)
+
+
+def test_run_time_registration_cannot_shadow_another_plugin(installed_plugin):
+    with pytest.raises(PluginConflictError, match="installed package myplugin"):
+        installed_plugin.register("blur", SyntheticCodec)
+    installed_plugin.register("mine", SyntheticCodec)
+    installed_plugin.register("mine", SyntheticCodec)  # the same plugin again is fine
+    with pytest.raises(PluginConflictError, match="already registered"):
+        installed_plugin.register("mine", object)

@@ -17,6 +17,10 @@ class UnknownPluginError(MpqError, KeyError):
         return str(self.args[0])
 
 
+class PluginConflictError(MpqError):
+    """Two plugins under one name: which one runs would depend on the install order."""
+
+
 class ParameterError(MpqError, ValueError):
     """A codec parameter that is unknown, of the wrong type or out of range."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
-from mpq.core.errors import UnknownPluginError
+from mpq.core.errors import PluginConflictError, UnknownPluginError
 
 T = TypeVar("T")
 
@@ -36,7 +36,17 @@ class Registry(Generic[T]):
         self._registered: dict[str, T] = {}
 
     def _entry_points(self) -> dict[str, Any]:
-        return {ep.name: ep for ep in entry_points(group=self.group)}
+        """Entry points by name; two distributions declaring one name are refused, named."""
+        found: dict[str, Any] = {}
+        for ep in entry_points(group=self.group):
+            other = found.setdefault(ep.name, ep)
+            if other is not ep and _distribution(other) != _distribution(ep):
+                raise PluginConflictError(
+                    f"two installed packages provide the {self.kind} {ep.name!r}:"
+                    f" {_distribution(other)} ({other.value}) and {_distribution(ep)}"
+                    f" ({ep.value}); uninstall one of them."
+                )
+        return found
 
     def names(self) -> list[str]:
         return sorted(set(self._entry_points()) | set(self._registered))
@@ -44,7 +54,7 @@ class Registry(Generic[T]):
     def info(self) -> list[PluginInfo]:
         """Every plugin with the distribution that brings it, without importing any."""
         rows = [
-            PluginInfo(name, ep.dist.name if ep.dist else "?", ep.value)
+            PluginInfo(name, _distribution(ep), ep.value)
             for name, ep in self._entry_points().items()
         ]
         rows += [
@@ -54,6 +64,18 @@ class Registry(Generic[T]):
         return sorted(rows, key=lambda row: row.name)
 
     def register(self, name: str, obj: T) -> T:
+        """Add a plugin at run time; a name already taken by another plugin is refused."""
+        taken = self._registered.get(name)
+        if taken is not None and taken is not obj:
+            raise PluginConflictError(
+                f"the {self.kind} {name!r} is already registered ({taken!r}); pick another name."
+            )
+        entry = self._entry_points().get(name)
+        if entry is not None:
+            raise PluginConflictError(
+                f"the {self.kind} {name!r} is provided by the installed package"
+                f" {_distribution(entry)} ({entry.value}); register yours under another name."
+            )
         self._registered[name] = obj
         return obj
 
@@ -80,6 +102,10 @@ class Registry(Generic[T]):
             f" '{PYTHON_PREFIX}module:attribute'."
         )
         return message
+
+
+def _distribution(entry: Any) -> str:
+    return entry.dist.name if entry.dist else "?"
 
 
 def load_python_path(path: str, kind: str) -> Any:
