@@ -38,6 +38,8 @@ main.add_command(
         PRESETS,
         "speech-recognition",
         tasks="speech-recognition, source-separation",
-        datasets="Hub id[@config], audiofolder:PATH, an audio folder, musdb:PATH, or pocketsphinx.",
+        datasets="Hub id[@config][:revision=REF][:data_dir=DIR][:data_files=GLOB][:streaming=false]"
+        "[:exclude=I,J], commonvoice:PATH, audiofolder:PATH, an audio folder, musdb:PATH, or"
+        " pocketsphinx.",
     )
 )

@@ -230,7 +230,13 @@ def task_run_command(
         help="Hub id, a local model directory or file, or python:module:factory.",
     )
     @click.option("--dataset", default=None, help=datasets)
-    @click.option("--split", default="validation", show_default=True, help="Dataset split.")
+    @click.option(
+        "--split",
+        default="validation",
+        show_default=True,
+        help="Dataset split, optionally sliced: validation[:1000] (ids stay those of the whole"
+        " split).",
+    )
     @click.option(
         "--option",
         "task_options",

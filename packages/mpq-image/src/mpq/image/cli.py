@@ -38,6 +38,7 @@ main.add_command(
         PRESETS,
         "image-classification",
         tasks="image-classification, semantic-segmentation",
-        datasets="Hub id[@config], imagefolder:PATH, a folder of images, or skimage[:MAX_SIDE].",
+        datasets="Hub id[@config][:revision=REF][:data_dir=DIR][:data_files=GLOB][:streaming=false]"
+        "[:exclude=I,J], imagefolder:PATH, a folder of images, or skimage[:MAX_SIDE].",
     )
 )
