@@ -54,8 +54,11 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Run directory (required unless a preset names one). If it holds this run"
-            " already, the sweep resumes and skips stored rows.",
+            help="Run directory (required unless a preset names one); it holds one experiment."
+            " If it holds this experiment already, the sweep resumes and skips stored rows; the"
+            " resume may add --codec settings and change workers, batch size, device or cache."
+            " Another task, task option, model, dataset, split, --metric set or --limit is"
+            " refused: give such a run a new --out.",
         ),
         click.option(
             "--workers",
@@ -104,7 +107,9 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--no-cache", is_flag=True, help="Neither read nor write the bitstream cache."
         ),
         click.option(
-            "--dry-run", is_flag=True, help="Print what would be computed, compute nothing."
+            "--dry-run",
+            is_flag=True,
+            help="Print what would be computed; write nothing, load no model.",
         ),
         click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
     ]
