@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mpq.core import presets, registry
+from mpq.core.aggregate import Aggregate
 from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.codec import parse_codec_spec
 from mpq.core.device import DEVICES
@@ -379,6 +380,7 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
     for column in ("ok", "failed", "rate"):
         out.add_column(column)
     score_names = list(manifest.get("scores", {}))
+    unreferenced = manifest.get("items_without_reference", 0)
     metric_names = sorted({name for s in summaries for name in s.metrics})
     for name in score_names + metric_names:
         out.add_column(name)
@@ -387,8 +389,10 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
             "-" if s.rate_unit is None else f"{s.mean_rate:.4g} ({s.pooled_rate:.4g}) {s.rate_unit}"
         )
         cells = [s.setting, str(s.n_ok), str(s.n_failed), rate]
-        cells += [_format(s.scores.get(n)) for n in score_names]
-        cells += [_format(s.metrics.get(n)) for n in metric_names]
+        cells += [_format_score(s.scores.get(n), s.n_ok, unreferenced) for n in score_names]
+        cells += [
+            _format_metric(s.metrics.get(n), s.n_ok, s.infinite.get(n, 0)) for n in metric_names
+        ]
         out.add_row(*cells)
     console.print(out)
     if failed:
@@ -421,9 +425,31 @@ def run(task_name: str, task_options: tuple[str, ...], **options: Any) -> None:
     report_summary(run_sweep(make_task(task_name, **kwargs), options["out"], config))
 
 
-def _format(value: Any) -> str:
+def _format(value: Aggregate | None) -> str:
     if value is None:
         return "-"
     if math.isnan(value.ci_low):
         return f"{value.value:.4g}"
     return f"{value.value:.4g} [{value.ci_low:.4g}, {value.ci_high:.4g}]"
+
+
+def _format_score(value: Aggregate | None, n_ok: int, unreferenced: int) -> str:
+    """A score undefined for some or all items says so, with why when the run knows."""
+    if value is None or n_ok == 0:
+        return _format(value)
+    why = f"; {unreferenced} items have no reference" if unreferenced else ""
+    if value.n == 0:
+        return f"undefined (0 of {n_ok} items{why})"
+    if value.n < n_ok:
+        return f"{_format(value)} ({value.n} of {n_ok} items{why})"
+    return _format(value)
+
+
+def _format_metric(value: Aggregate | None, n_ok: int, infinite: int) -> str:
+    """Infinite values are shown as a count, never averaged in."""
+    if not infinite:
+        return _format(value)
+    count = f"inf ({infinite} of {n_ok} items)"
+    if value is None or value.n == 0:
+        return count
+    return f"{_format(value)}; {count}"
