@@ -395,3 +395,25 @@ def _cmdline(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_any_loader_exception_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
+    from mpq.core.files import FileItems
+
+    images = {item.id: item.data for item in SyntheticTask(items=3).items()}
+
+    def load(path):
+        if path.name == "img00001":
+            raise RecursionError("the decoder fell over")
+        return images[path.name]
+
+    files = [tmp_path / name for name in images]
+    run_sweep(FileItems("image", [tmp_path], files, load), tmp_path / "run", config())
+    rows = {
+        (Path(r["item_id"]).name, r["setting"]): r
+        for r in read_results(tmp_path / "run").to_pylist()
+    }
+    assert len(rows) == 9
+    bad = rows[("img00001", "none")]
+    assert bad["status"] == "failed" and bad["error"] == "RecursionError: the decoder fell over"
+    assert rows[("img00002", f"{SYN}:quality=5")]["status"] == "ok"

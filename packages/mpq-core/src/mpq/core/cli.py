@@ -179,12 +179,17 @@ def codecs_command(modality: str) -> click.Command:
 
 
 def compress_command(
-    file_items: Callable[[list[Path]], Task],
+    file_items: Callable[..., Task],
     decoded_writer: Callable[[Path], Callable[[str, str, Any], None]],
     example: str,
     saved_as: str,
+    load_options: tuple[Callable[..., Any], ...] = (),
 ) -> click.Command:
-    """The `compress` command of a modality CLI: files through codecs, no model."""
+    """The `compress` command of a modality CLI: files through codecs, no model.
+
+    `load_options` are click options of the modality's file loader; their values are passed to
+    `file_items` as keyword arguments.
+    """
 
     @click.command("compress")
     @click.argument(
@@ -205,11 +210,16 @@ def compress_command(
         """Compress files with codec settings; rows hold bytes, rates and similarity metrics."""
         if not options["codecs"]:
             raise MpqError(f"give at least one --codec, e.g. --codec {example}.")
+        loader = {name: options.pop(name) for name in list(options) if name in load_names}
         config = sweep_config(options)
         if save_decoded:
             config.on_decoded = decoded_writer(options["out"] / "decoded")
-        report_summary(run_sweep(file_items(list(inputs)), options["out"], config))
+        report_summary(run_sweep(file_items(list(inputs), **loader), options["out"], config))
 
+    shared = len(compress.params)
+    for option in load_options:
+        compress = option(compress)
+    load_names = {param.name for param in compress.params[shared:]}
     return compress
 
 

@@ -53,7 +53,7 @@ from mpq.core.codec import (
     redecode,
 )
 from mpq.core.device import autocast, is_out_of_memory, release_memory, resolve_device, seed_all
-from mpq.core.errors import MpqError
+from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.hashing import content_hash
 from mpq.core.metric import Metric
 from mpq.core.rate import ImageExtent
@@ -383,7 +383,15 @@ class _Sweep:
         if self.cache is not None and not cache_hit:
             self.cache.put(self._cache_key(job), result)
         if self.config.on_decoded is not None:
-            self.config.on_decoded(job.state.item.id, job.setting.id, result.decoded)
+            try:
+                self.config.on_decoded(job.state.item.id, job.setting.id, result.decoded)
+            except OSError as error:
+                raise RunStoreError(
+                    f"cannot save the decoded item {job.state.item.id!r} @ {job.setting.id}"
+                    f" ({error.strerror or error}: {error.filename}). The rows already stored in"
+                    f" {self.out} are intact: fix that (free disk space, say) and run the same"
+                    " command again to resume."
+                ) from error
         self.ready.append(_Ready(job, result.decoded, result, cache_hit))
 
     def _cache_key(self, job: _Job) -> str:
