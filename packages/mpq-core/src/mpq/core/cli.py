@@ -202,7 +202,8 @@ def compress_command(
     @click.option(
         "--save-decoded",
         is_flag=True,
-        help=f"Also write every decoded item as {saved_as} under OUT/decoded/SETTING/.",
+        help=f"Also write every decoded item as {saved_as} under OUT/decoded/SETTING/ (names:"
+        " the sanitised id plus a short hash of the exact id, so no two items share a file).",
     )
     @sweep_options
     @friendly_errors

@@ -265,8 +265,8 @@ def _merged_manifest(path: Path, old: dict[str, Any], new: dict[str, Any]) -> di
     if difference is not None:
         raise RunStoreError(
             f"{path} already holds a different run ({difference}). A run directory holds one"
-            " experiment; a resume may only add codec settings. Give this one a new --out folder"
-            " (or delete that one)."
+            " experiment; a resume may add codec settings and change how it runs, nothing else."
+            " Give this one a new --out folder (or delete that one)."
         )
     merged = {**old, **new, "run_id": old["run_id"], "created": old["created"]}
     merged["codecs"] = list(dict.fromkeys(old.get("codecs", []) + new.get("codecs", [])))
