@@ -47,3 +47,36 @@ def test_compress_rows_kbps_and_failed_files(tmp_path):
             assert row["kbps"] == 8 * row["bytes"] / (row["samples"] / row["sample_rate"]) / 1000
             assert row["metric.si-sdr"] > 5
     assert len(list((out / "decoded").rglob("*.wav"))) == 2
+
+
+def test_audio_with_non_finite_samples_is_a_failed_row(tmp_path):
+    import json
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    soundfile.write(folder / "tone.wav", tone, 16000, "FLOAT")
+    for name, bad in (("nan.wav", np.nan), ("inf.wav", np.inf)):
+        broken = tone.copy()
+        broken[100:110] = bad
+        soundfile.write(folder / name, broken, 16000, "FLOAT")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["compress", str(folder), "--codec", "mp3:bitrate=32k", "--codec", "aac:bitrate=32k",
+         "--codec", "opus:bitrate=24k", "--out", str(out), "--workers", "0", "--no-cache",
+         "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = read_run(out)[1].to_pylist()
+    assert len(rows) == 3 * 4
+    for row in rows:
+        if "tone" in row["item_id"]:
+            assert row["status"] == "ok"
+            rate = {"mp3": 32000, "aac": 16000}.get(row["codec"])  # the coding rates picked
+            if rate is not None:
+                assert json.loads(row["codec_params"])["sample_rate"] == rate
+        else:
+            assert row["status"] == "failed"
+            assert "10 of 16000 samples are NaN or infinite" in row["error"]

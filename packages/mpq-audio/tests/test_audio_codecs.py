@@ -311,3 +311,24 @@ def test_only_mp3_snaps_its_bitrate_to_lames_set():
 
     assert MP3(bitrate=20999).values["bitrate"] == 16000
     assert AAC(bitrate=20999).values["bitrate"] == 20999
+
+
+@needs_music
+@pytest.mark.parametrize(
+    ("cls", "bitrate", "rate"),
+    [(MP3, 16000, 24000), (MP3, 128000, 44100), (AAC, 24000, 16000), (AAC, 128000, 44100)],
+)
+def test_automatic_sample_rate_is_recorded_as_the_rate_used(cls, bitrate, rate, music):
+    from mpq.core.codec import redecode
+
+    result = apply_setting(cls, Setting(cls.name, (("bitrate", bitrate),)), music)
+    assert result.values["sample_rate"] == rate
+    again = redecode(cls, result)  # a cached bitstream decodes under the recorded values
+    assert np.array_equal(again.decoded.samples, result.decoded.samples)
+
+
+def test_audio_samples_must_be_finite():
+    samples = np.zeros((1, 100), np.float32)
+    samples[0, 3] = np.nan
+    with pytest.raises(ValueError, match="1 of 100 samples are NaN or infinite"):
+        Audio(samples, 16000)

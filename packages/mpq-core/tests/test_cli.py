@@ -134,3 +134,75 @@ def test_key_values_and_make_task():
         key_values(("novalue",))
     task = make_task(TASK, items="3")
     assert task.count() == 3
+
+
+def _stored_run(path, rows, **manifest):
+    from mpq.core.records import SCHEMA_VERSION
+    from mpq.core.store import RunStore, new_manifest
+
+    with RunStore.open(path, new_manifest(task="t", codecs=["none", "c"], **manifest)) as store:
+        store.write([{"schema_version": SCHEMA_VERSION, "status": "ok", **row} for row in rows])
+        store.finish()
+
+
+def test_show_reports_infinite_metric_values_as_a_count_not_a_mean(tmp_path):
+    values = [float("inf"), 30.0, 32.0, float("inf")]
+    rows = [
+        {"item_id": f"i{n}", "setting": "c", "codec": "c", "metric.psnr": v}
+        for n, v in enumerate(values)
+    ]
+    rows += [{"item_id": "j", "setting": "d", "codec": "d", "metric.psnr": float("inf")}]
+    _stored_run(tmp_path / "run", rows, metrics={"psnr": {}})
+    result = run("show", tmp_path / "run", "--resamples", "0")
+    assert result.exit_code == 0, result.output
+    assert "31; inf (2 of 4 items)" in result.output
+    assert "inf (1 of 1 items)" in result.output
+    assert " inf [" not in result.output
+
+
+def test_show_marks_scores_undefined_for_items_without_reference(tmp_path):
+    scores = {"wra": {"aggregator": "mean", "inputs": ["hit"], "label": "WRA"}}
+    rows = [
+        {"item_id": f"i{n}", "setting": "none", "codec": "none", "stat.hit": v}
+        for n, v in enumerate([float("nan"), float("nan"), 1.0])
+    ]
+    rows += [
+        {"item_id": f"i{n}", "setting": "c", "codec": "c", "stat.hit": float("nan")}
+        for n in range(3)
+    ]
+    _stored_run(tmp_path / "run", rows, scores=scores, items_without_reference=2)
+    result = run("show", tmp_path / "run", "--resamples", "0")
+    assert result.exit_code == 0, result.output
+    assert "1 (1 of 3 items; 2 items have no reference)" in result.output
+    assert "undefined (0 of 3 items; 2 items have no reference)" in result.output
+
+
+def test_disk_full_during_a_sweep_is_one_line_and_the_run_resumes(tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "run"
+    real, calls = pq.write_table, []
+
+    def fills_up(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", fills_up)
+    args = (
+        "run", "--task", TASK, "--option", "items=12", "--codec", f"{SYN}:quality=5",
+        "--batch-size", "4", "--workers", "0", "--no-cache", "--no-progress", "--out", out,
+    )  # fmt: skip
+    result = run(*args)
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output
+    assert "run the same command again to resume" in result.output
+    assert "Traceback" not in result.output
+    assert read_run(out)[1].num_rows == 8
+    monkeypatch.undo()
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert "16 rows written" in result.output and "8 already stored" in result.output

@@ -134,3 +134,18 @@ def test_float_knob_with_falling_rate():
 
 def test_reference_setting():
     assert REFERENCE_SETTING.is_reference and REFERENCE_SETTING.id == "none"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [f"{SYN}:cost_ms=nan", f"{SYN}:cost_ms=inf", f"{SYN}:bpp=nan", f"{SYN}:bpp=inf",
+     f"{SYN}:quality=nan", f"{SYN}:cost_ms=-inf", f"{SYN}:bpp=NaN"],
+)  # fmt: skip
+def test_non_finite_values_are_refused_at_parse_time(spec):
+    with pytest.raises(ParameterError, match="is not a finite number"):
+        parse_codec_spec(spec)
+
+
+def test_non_finite_values_from_python_are_refused():
+    with pytest.raises(ParameterError, match="is not a finite number"):
+        SyntheticCodec(cost_ms=float("nan"))

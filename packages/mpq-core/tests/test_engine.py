@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -267,3 +268,152 @@ def test_a_metric_undefined_for_some_items_is_nan_there_and_the_sweep_goes_on(
         assert np.isnan(row["metric.picky"]) == bright
     assert any(np.isnan(r["metric.picky"]) for r in rows)
     assert any(not np.isnan(r["metric.picky"]) for r in rows)
+
+
+class OtherModelTask(SyntheticTask):
+    def describe(self):
+        return {**super().describe(), "model": "darkness"}
+
+
+def test_resume_with_another_model_or_dataset_is_refused(tmp_path):
+    out = tmp_path / "run"
+    run_sweep(SyntheticTask(items=4), out, config())
+    before = stable(out)
+    with pytest.raises(MpqError, match="model is 'brightness' there, 'darkness' now"):
+        run_sweep(OtherModelTask(items=4), out, config())
+    with pytest.raises(MpqError, match="dataset is 'synthetic-4x24-seed0' there"):
+        run_sweep(SyntheticTask(items=4, seed=1), out, config())
+    with pytest.raises(MpqError, match="limit is None there, 2 now"):
+        run_sweep(SyntheticTask(items=4), out, config(limit=2))
+    assert stable(out).equals(before)
+    manifest = read_run(out)[0]
+    assert manifest["task_config"]["model"] == "brightness" and manifest["status"] == "complete"
+    more = run_sweep(SyntheticTask(items=4), out, config((f"{SYN}:quality=5,60,90",)))
+    assert (more.written, more.skipped) == (4, 12)
+
+
+class NoModelTask(SyntheticTask):
+    def setup(self, device, amp):
+        raise AssertionError("a dry run must not load the model")
+
+
+def test_dry_run_writes_nothing_and_loads_no_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    run_sweep(NoModelTask(items=3), out, config(dry_run=True))
+    assert not out.exists()
+    assert "9 to compute" in capsys.readouterr().err
+    run_sweep(SyntheticTask(items=3), out, config())
+    manifest = (out / "manifest.json").read_text()
+    more = config((f"{SYN}:quality=5,60,90",), dry_run=True)
+    run_sweep(NoModelTask(items=3), out, more)
+    assert "9 already stored" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == manifest
+
+
+class AudioCodec(SyntheticCodec):
+    name = "python:test_engine:AudioCodec"
+    modality = "audio"
+
+
+class AudioMetric(MeanAbsoluteError):
+    name = "audio-mae"
+    modality = "audio"
+
+
+@pytest.mark.parametrize("kind", ["codec", "metric"])
+def test_plugins_of_another_modality_are_refused_before_any_work(tmp_path, monkeypatch, kind):
+    from mpq.core import registry
+
+    monkeypatch.setitem(registry.codecs._registered, "audio-codec", AudioCodec)
+    monkeypatch.setitem(registry.metrics._registered, "audio-mae", AudioMetric)
+    cfg = config(("audio-codec:quality=5",)) if kind == "codec" else config(metrics=["audio-mae"])
+    with pytest.raises(MpqError) as error:
+        run_sweep(SyntheticTask(items=2), tmp_path / "run", cfg)
+    assert f"{kind} 'audio-{kind if kind == 'codec' else 'mae'}' is for audio" in str(error.value)
+    assert "works on image" in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+class PartlyLabelledTask(SyntheticTask):
+    def items(self):
+        for n, item in enumerate(super().items()):
+            yield Item(item.id, item.data, None if n % 2 else item.target)
+
+
+def test_items_without_reference_are_announced_and_counted(tmp_path, capsys):
+    run_sweep(PartlyLabelledTask(items=6), tmp_path / "run", config())
+    err = capsys.readouterr().err
+    assert "Item 'img00001' has no reference" in err and "(of 6 items)" in err
+    assert "accuracy" in err
+    assert "3 items of this sweep had no reference" in err
+    assert read_run(tmp_path / "run")[0]["items_without_reference"] == 3
+
+
+def _children(pid):
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc")
+def test_codec_workers_end_when_the_main_process_is_killed(tmp_path):
+    cmd = _cli(tmp_path / "run")
+    cmd[cmd.index(f"{SYN}:quality=5,60")] = f"{SYN}:quality=5,60:cost_ms=400"
+    cmd[cmd.index("--workers") + 1] = "2"
+    process = subprocess.Popen(cmd, start_new_session=True)
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.1)
+        workers = [p for p in _children(process.pid) if "spawn" in _cmdline(p)]
+    assert len(workers) == 2
+    process.kill()  # the main process only, as kill -9 PID does
+    process.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers)
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_any_loader_exception_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
+    from mpq.core.files import FileItems
+
+    images = {item.id: item.data for item in SyntheticTask(items=3).items()}
+
+    def load(path):
+        if path.name == "img00001":
+            raise RecursionError("the decoder fell over")
+        return images[path.name]
+
+    files = [tmp_path / name for name in images]
+    run_sweep(FileItems("image", [tmp_path], files, load), tmp_path / "run", config())
+    rows = {
+        (Path(r["item_id"]).name, r["setting"]): r
+        for r in read_results(tmp_path / "run").to_pylist()
+    }
+    assert len(rows) == 9
+    bad = rows[("img00001", "none")]
+    assert bad["status"] == "failed" and bad["error"] == "RecursionError: the decoder fell over"
+    assert rows[("img00002", f"{SYN}:quality=5")]["status"] == "ok"

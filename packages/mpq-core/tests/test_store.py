@@ -176,3 +176,176 @@ def test_empty_run_reads_as_empty_table(store):
 def test_unknown_row_column_is_refused():
     with pytest.raises(ValueError, match="neither fixed"):
         rows_to_table([{"item_id": "a", "surprise": 1}])
+
+
+def identity_manifest(**changes):
+    fields = dict(
+        task="t",
+        task_config={"model": "A", "dataset": "d", "split": "validation"},
+        task_options={},
+        metrics={"psnr": {}},
+        limit=None,
+        codecs=["none", "jpeg:quality=5"],
+    )
+    return new_manifest(**{**fields, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"task_config": {"model": "B", "dataset": "d", "split": "validation"}}, "model"),
+        ({"task_config": {"model": "A", "dataset": "e", "split": "validation"}}, "dataset"),
+        ({"task_config": {"model": "A", "dataset": "d", "split": "test"}}, "split"),
+        ({"task_options": {"label_key": "x"}}, "label_key"),
+        ({"metrics": {"psnr": {}, "ssim": {}}}, "metrics"),
+        ({"limit": 10}, "limit"),
+    ],
+)
+def test_resume_with_another_experiment_is_refused_naming_the_field(tmp_path, changes, field):
+    path = tmp_path / "run"
+    with RunStore.open(path, identity_manifest()) as s:
+        s.write(rows(["x"]))
+    before = (path / "manifest.json").read_text()
+    with pytest.raises(RunStoreError) as error:
+        RunStore.open(path, identity_manifest(**changes))
+    assert f"({field} is " in str(error.value)
+    assert "new --out" in str(error.value)
+    assert (path / "manifest.json").read_text() == before
+    with RunStore.open(path, identity_manifest()):  # the refusal left the lock free
+        pass
+
+
+def test_resume_may_add_codec_settings_and_change_how_it_runs(tmp_path):
+    path = tmp_path / "run"
+    RunStore.open(path, identity_manifest(workers=2)).close()
+    more = identity_manifest(codecs=["none", "webp:quality=5"], workers=0, batch_size=3)
+    with RunStore.open(path, more) as s:
+        assert s.manifest["codecs"] == ["none", "jpeg:quality=5", "webp:quality=5"]
+        assert s.manifest["workers"] == 0
+    identity = read_manifest(path)["identity"]
+    assert identity["task_config"]["model"] == "A" and identity["metrics"] == ["psnr"]
+
+
+def test_dry_run_keys_read_nothing_into_being(tmp_path):
+    from mpq.core.store import stored_keys
+
+    path = tmp_path / "run"
+    assert stored_keys(path, identity_manifest()) == set()
+    assert not path.exists()
+    with RunStore.open(path, identity_manifest()) as s:
+        s.write(rows(["x"]))
+    before = (path / "manifest.json").read_text()
+    assert stored_keys(path, identity_manifest()) == {("x", "jpeg:quality=5")}
+    with pytest.raises(RunStoreError, match="model is 'A' there, 'B' now"):
+        stored_keys(
+            path,
+            identity_manifest(task_config={"model": "B", "dataset": "d", "split": "validation"}),
+        )
+    assert (path / "manifest.json").read_text() == before
+
+
+class Crash(BaseException):
+    """Stands for SIGKILL: nothing after it runs, no handler catches it."""
+
+
+@pytest.fixture
+def crash_at(monkeypatch):
+    """Make the k-th file-system step (write, fsync, rename, delete) of the store crash."""
+    import os
+    from pathlib import Path
+
+    steps = {"left": None}
+    real = {"replace": os.replace, "fsync": os.fsync, "unlink": Path.unlink}
+
+    def step():
+        if steps["left"] is not None:
+            if steps["left"] == 0:
+                steps["left"] = None
+                raise Crash
+            steps["left"] -= 1
+
+    def wrap(fn):
+        def wrapped(*args, **kwargs):
+            step()
+            return fn(*args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(os, "replace", wrap(real["replace"]))
+    monkeypatch.setattr(os, "fsync", wrap(real["fsync"]))
+    monkeypatch.setattr(Path, "unlink", wrap(real["unlink"]))
+
+    def arm(k):
+        steps["left"] = k
+
+    return arm
+
+
+def test_a_crash_at_any_step_of_compaction_never_poisons_the_run(tmp_path, crash_at):
+    arm = crash_at
+    k = 0
+    while True:
+        path = tmp_path / f"run{k}"
+        with RunStore.open(path, new_manifest(task="t")) as s:
+            s.write(rows(["a", "b"]))
+            s.write(rows(["c"]))
+            s.write(rows(["a"], setting="none"))
+        expected = {("a", "jpeg:quality=5"), ("b", "jpeg:quality=5"), ("c", "jpeg:quality=5")}
+        expected.add(("a", "none"))
+        s = RunStore.open(path, new_manifest(task="t"))
+        arm(k)
+        try:
+            s.finish()
+            completed = True
+        except Crash:
+            completed = False
+        s.close()
+        arm(None)
+        assert read_results(path).num_rows == 4
+        for more in ("d", "e"):  # resume, add rows, compact; twice
+            with RunStore.open(path, new_manifest(task="t")) as resumed:
+                assert resumed.done_keys() == expected
+                resumed.write(rows([more]))
+                resumed.finish()
+            expected.add((more, "jpeg:quality=5"))
+            table = read_results(path)
+            keys = list(
+                zip(table["item_id"].to_pylist(), table["setting"].to_pylist(), strict=True)
+            )
+            assert sorted(keys) == sorted(expected)
+        assert len(list((path / RESULTS).glob("part-*"))) == 1
+        if completed:
+            break
+        k += 1
+    assert k >= 8  # every step of a compaction was crashed at: write, sync, rename, deletes
+
+
+def test_disk_full_is_one_line_naming_the_run_and_the_resume(store, monkeypatch):
+    import errno
+
+    store.write(rows(["a"]))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", full)
+    with pytest.raises(RunStoreError) as error:
+        store.write(rows(["b"]))
+    message = str(error.value)
+    assert "No space left on device" in message and "run the same command again" in message
+    assert not list((store.path / RESULTS).glob(".tmp-*"))
+    monkeypatch.undo()
+    assert store.done_keys() == {("a", "jpeg:quality=5")}
+
+
+def test_a_string_schema_version_says_its_type(tmp_path):
+    path = tmp_path / "run"
+    RunStore.open(path, new_manifest(task="t")).close()
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["schema_version"] = "1"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SchemaVersionError) as error:
+        read_run(path)
+    message = str(error.value)
+    assert "'1', a str where mpq writes the integer 1" in message
+    assert "reads version 1" not in message

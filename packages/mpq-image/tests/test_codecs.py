@@ -212,3 +212,26 @@ def test_pillow_output_is_a_real_file_of_its_format():
         assert payload.startswith(magic)
         with Image.open(io.BytesIO(payload)) as image:
             assert image.size == (83, 61)
+
+
+def test_random_weights_are_the_same_in_every_process_for_a_seed():
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, numpy as np, torch; torch.rand(7)\n"
+        "from mpq.image.codecs import compressai as cai\n"
+        "c = cai.Bmshj2018Hyperprior(quality=1, pretrained=False, seed=SEED); c.setup()\n"
+        "image = (np.arange(40 * 52 * 3) % 251).astype(np.uint8).reshape(40, 52, 3)\n"
+        "print(hashlib.sha256(c.encode(image).payload).hexdigest())\n"
+    )
+    digests = [
+        subprocess.run(
+            [sys.executable, "-c", script.replace("SEED", seed)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("0", "0", "1")
+    ]
+    assert digests[0] == digests[1] != digests[2]

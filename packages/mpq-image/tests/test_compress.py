@@ -1,10 +1,13 @@
+import struct
+import zlib
+
 import numpy as np
 import pytest
 import skimage.data
 from click.testing import CliRunner
 from PIL import Image
 
-from mpq.core.paths import safe_name
+from mpq.core.paths import decoded_file, safe_name
 from mpq.core.store import read_run
 from mpq.image.cli import main
 
@@ -38,7 +41,7 @@ def test_compress_writes_rows_rates_and_decoded_images(folder, tmp_path):
     for row in rows:
         if row["status"] == "ok" and row["setting"] != "none":
             assert row["bpp"] == 8 * row["bytes"] / (row["height"] * row["width"])
-            saved = out / "decoded" / safe_name(row["setting"]) / f"{safe_name(row['item_id'])}.png"
+            saved = decoded_file(out / "decoded", row["item_id"], row["setting"], ".png")
             decoded = np.asarray(Image.open(saved))
             assert decoded.shape == (row["height"], row["width"], 3)
     webp = [r for r in rows if r["setting"] == "webp:bpp=0.5" and r["status"] == "ok"]
@@ -62,3 +65,83 @@ def test_compress_needs_a_codec_and_existing_inputs(folder, tmp_path):
 )  # fmt: skip
 def test_ids_become_safe_file_names(text, expected):
     assert safe_name(text) == expected
+
+
+def _png_declaring(path, width, height):
+    """A tiny PNG whose header declares a huge image (a decompression bomb's shape)."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 4096)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+    path.write_bytes(png + chunk(b"IEND", b""))
+
+
+def _compress(folder, out, *extra):
+    return CliRunner().invoke(
+        main,
+        ["compress", str(folder), "--codec", "jpeg:quality=10", "--out", str(out),
+         "--workers", "0", "--no-cache", "--no-progress", *extra],
+    )  # fmt: skip
+
+
+def test_a_decompression_bomb_is_one_failed_item(folder, tmp_path):
+    _png_declaring(folder / "bomb.png", 20000, 20000)
+    result = _compress(folder, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    rows = {(r["item_id"], r["setting"]): r for r in read_run(tmp_path / "run")[1].to_pylist()}
+    bomb = rows[(str(folder / "bomb.png"), "none")]
+    assert bomb["status"] == "failed"
+    assert "20000 x 20000 = 400000000 pixels is above the limit of 89478485" in bomb["error"]
+    astronaut = rows[(str(folder / "astronaut.png"), "jpeg:quality=10")]
+    assert astronaut["status"] == "ok"
+    result = _compress(folder, tmp_path / "small", "--max-pixels", "5000")
+    rows = {(r["item_id"], r["setting"]): r for r in read_run(tmp_path / "small")[1].to_pylist()}
+    coffee = rows[(str(folder / "sub" / "coffee.jpg"), "none")]  # 61 x 83 = 5063 pixels
+    assert coffee["status"] == "failed" and "above the limit of 5000" in coffee["error"]
+    assert read_run(tmp_path / "small")[0]["task_config"]["max_pixels"] == 5000
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32])
+def test_images_of_more_than_8_bits_are_refused_not_clipped(tmp_path, dtype):
+    from mpq.core.errors import MpqError
+    from mpq.image.data import load_image
+
+    path = tmp_path / "wide.tif"
+    Image.fromarray(np.linspace(0, 60000, 64 * 64).astype(dtype).reshape(64, 64)).save(path)
+    with pytest.raises(MpqError, match="mpq measures 8-bit images and will not clip") as error:
+        load_image(path)
+    assert str(path) in str(error.value)
+
+
+def test_a_16_bit_png_is_a_failed_row(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.linspace(0, 65535, 32 * 32).astype(np.uint16).reshape(32, 32)).save(
+        folder / "deep.png"
+    )
+    result = _compress(folder, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    rows = read_run(tmp_path / "run")[1].to_pylist()
+    assert len(rows) == 2 and all(r["status"] == "failed" for r in rows)
+    assert all("I;16 image (16 bits per sample)" in r["error"] for r in rows)
+
+
+def test_decoded_files_of_ids_with_the_same_safe_name_do_not_collide(tmp_path):
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    names = ["a b.png", "a_b.png", "\u00fc.png", "\u00e9.png"]
+    for n, name in enumerate(names):
+        Image.fromarray(np.full((16, 16, 3), 40 * n, np.uint8)).save(folder / name)
+    out = tmp_path / "run"
+    result = _compress(folder, out, "--save-decoded")
+    assert result.exit_code == 0, result.output
+    saved = sorted((out / "decoded").rglob("*.png"))
+    assert len(saved) == 4
+    for name in names:
+        file = decoded_file(out / "decoded", str(folder / name), "jpeg:quality=10", ".png")
+        assert file in saved
+    assert any("a_b.png" in f.name for f in saved)  # still readable

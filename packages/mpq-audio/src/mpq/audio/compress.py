@@ -9,7 +9,7 @@ import soundfile
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.errors import MpqError
 from mpq.core.files import FileItems
-from mpq.core.paths import safe_name
+from mpq.core.paths import decoded_file
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
 
@@ -39,8 +39,5 @@ class DecodedWriter:
         self.root = root
 
     def __call__(self, item_id: str, setting_id: str, decoded: Audio) -> None:
-        folder = self.root / safe_name(setting_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        soundfile.write(
-            folder / f"{safe_name(item_id)}.wav", decoded.samples.T, decoded.sample_rate, "FLOAT"
-        )
+        file = decoded_file(self.root, item_id, setting_id, ".wav")
+        soundfile.write(file, decoded.samples.T, decoded.sample_rate, "FLOAT")

@@ -1,8 +1,9 @@
 """Audio items: float32 samples in [-1, 1], shaped (channels, samples), with their sample rate.
 
-Every audio codec, task and metric takes and returns `Audio`. `shape` is the samples' shape, so
-the engine's check that a decoded item has exactly the original's shape covers channels and
-length. Files are read with soundfile (WAV, FLAC, OGG) or PyAV (anything FFmpeg reads).
+Every audio codec, task and metric takes and returns `Audio`, whose samples are always finite.
+`shape` is the samples' shape, so the engine's check that a decoded item has exactly the
+original's shape covers channels and length. Files are read with soundfile (WAV, FLAC, OGG) or
+PyAV (anything FFmpeg reads).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class Audio:
             raise ValueError(f"Audio.samples must be float32, got {self.samples.dtype}")
         if self.sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {self.sample_rate}")
+        finite = np.isfinite(self.samples)
+        if not finite.all():
+            bad = int(finite.size - finite.sum())
+            raise ValueError(
+                f"{bad} of {finite.size} samples are NaN or infinite; mpq measures finite audio"
+                " (repair or drop the clip)."
+            )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -74,7 +82,10 @@ def load_audio(path: str | Path) -> Audio:
     if not frames:
         raise MpqError(f"{path}: the audio stream is empty.")
     samples = np.concatenate(frames, axis=1)
-    return Audio(_to_float32(samples), int(rate))
+    try:
+        return Audio(_to_float32(samples), int(rate))
+    except ValueError as error:
+        raise MpqError(f"{path}: {error}") from error
 
 
 def _to_float32(samples: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mpq.core.codec import CodecResult, Setting
+from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, extent_from_dict, extent_to_dict
 
 DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpq"
@@ -66,9 +67,17 @@ class BitstreamCache:
         if isinstance(result.decoded, np.ndarray):
             arrays["decoded"] = result.decoded
         file = self._file(key)
-        file.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         tmp = file.with_name(f".tmp-{uuid.uuid4().hex}")
-        tmp.write_bytes(buffer.getvalue())
-        os.replace(tmp, file)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(buffer.getvalue())
+            os.replace(tmp, file)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)
+            raise MpqError(
+                f"cannot write the bitstream cache {self.root} ({error.strerror or error}). The"
+                " rows already stored are intact: free space there (or pass --no-cache or another"
+                " --cache-dir) and run the same command again to resume."
+            ) from error

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mpq.core import presets, registry
+from mpq.core.aggregate import Aggregate
 from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.codec import parse_codec_spec
 from mpq.core.device import DEVICES
@@ -54,8 +55,11 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Run directory (required unless a preset names one). If it holds this run"
-            " already, the sweep resumes and skips stored rows.",
+            help="Run directory (required unless a preset names one); it holds one experiment."
+            " If it holds this experiment already, the sweep resumes and skips stored rows; the"
+            " resume may add --codec settings and change workers, batch size, device or cache."
+            " Another task, task option, model, dataset, split, --metric set or --limit is"
+            " refused: give such a run a new --out.",
         ),
         click.option(
             "--workers",
@@ -104,7 +108,9 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--no-cache", is_flag=True, help="Neither read nor write the bitstream cache."
         ),
         click.option(
-            "--dry-run", is_flag=True, help="Print what would be computed, compute nothing."
+            "--dry-run",
+            is_flag=True,
+            help="Print what would be computed; write nothing, load no model.",
         ),
         click.option("--no-progress", is_flag=True, help="Hide the progress bar."),
     ]
@@ -173,12 +179,17 @@ def codecs_command(modality: str) -> click.Command:
 
 
 def compress_command(
-    file_items: Callable[[list[Path]], Task],
+    file_items: Callable[..., Task],
     decoded_writer: Callable[[Path], Callable[[str, str, Any], None]],
     example: str,
     saved_as: str,
+    load_options: tuple[Callable[..., Any], ...] = (),
 ) -> click.Command:
-    """The `compress` command of a modality CLI: files through codecs, no model."""
+    """The `compress` command of a modality CLI: files through codecs, no model.
+
+    `load_options` are click options of the modality's file loader; their values are passed to
+    `file_items` as keyword arguments.
+    """
 
     @click.command("compress")
     @click.argument(
@@ -191,7 +202,8 @@ def compress_command(
     @click.option(
         "--save-decoded",
         is_flag=True,
-        help=f"Also write every decoded item as {saved_as} under OUT/decoded/SETTING/.",
+        help=f"Also write every decoded item as {saved_as} under OUT/decoded/SETTING/ (names:"
+        " the sanitised id plus a short hash of the exact id, so no two items share a file).",
     )
     @sweep_options
     @friendly_errors
@@ -199,11 +211,16 @@ def compress_command(
         """Compress files with codec settings; rows hold bytes, rates and similarity metrics."""
         if not options["codecs"]:
             raise MpqError(f"give at least one --codec, e.g. --codec {example}.")
+        loader = {name: options.pop(name) for name in list(options) if name in load_names}
         config = sweep_config(options)
         if save_decoded:
             config.on_decoded = decoded_writer(options["out"] / "decoded")
-        report_summary(run_sweep(file_items(list(inputs)), options["out"], config))
+        report_summary(run_sweep(file_items(list(inputs), **loader), options["out"], config))
 
+    shared = len(compress.params)
+    for option in load_options:
+        compress = option(compress)
+    load_names = {param.name for param in compress.params[shared:]}
     return compress
 
 
@@ -380,6 +397,7 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
     for column in ("ok", "failed", "rate"):
         out.add_column(column)
     score_names = list(manifest.get("scores", {}))
+    unreferenced = manifest.get("items_without_reference", 0)
     metric_names = sorted({name for s in summaries for name in s.metrics})
     for name in score_names + metric_names:
         out.add_column(name)
@@ -388,8 +406,10 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
             "-" if s.rate_unit is None else f"{s.mean_rate:.4g} ({s.pooled_rate:.4g}) {s.rate_unit}"
         )
         cells = [s.setting, str(s.n_ok), str(s.n_failed), rate]
-        cells += [_format(s.scores.get(n)) for n in score_names]
-        cells += [_format(s.metrics.get(n)) for n in metric_names]
+        cells += [_format_score(s.scores.get(n), s.n_ok, unreferenced) for n in score_names]
+        cells += [
+            _format_metric(s.metrics.get(n), s.n_ok, s.infinite.get(n, 0)) for n in metric_names
+        ]
         out.add_row(*cells)
     console.print(out)
     if failed:
@@ -422,9 +442,31 @@ def run(task_name: str, task_options: tuple[str, ...], **options: Any) -> None:
     report_summary(run_sweep(make_task(task_name, **kwargs), options["out"], config))
 
 
-def _format(value: Any) -> str:
+def _format(value: Aggregate | None) -> str:
     if value is None:
         return "-"
     if math.isnan(value.ci_low):
         return f"{value.value:.4g}"
     return f"{value.value:.4g} [{value.ci_low:.4g}, {value.ci_high:.4g}]"
+
+
+def _format_score(value: Aggregate | None, n_ok: int, unreferenced: int) -> str:
+    """A score undefined for some or all items says so, with why when the run knows."""
+    if value is None or n_ok == 0:
+        return _format(value)
+    why = f"; {unreferenced} items have no reference" if unreferenced else ""
+    if value.n == 0:
+        return f"undefined (0 of {n_ok} items{why})"
+    if value.n < n_ok:
+        return f"{_format(value)} ({value.n} of {n_ok} items{why})"
+    return _format(value)
+
+
+def _format_metric(value: Aggregate | None, n_ok: int, infinite: int) -> str:
+    """Infinite values are shown as a count, never averaged in."""
+    if not infinite:
+        return _format(value)
+    count = f"inf ({infinite} of {n_ok} items)"
+    if value is None or value.n == 0:
+        return count
+    return f"{_format(value)}; {count}"

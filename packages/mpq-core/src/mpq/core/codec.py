@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -87,6 +88,11 @@ class Codec(ABC):
 
     def setup(self) -> None:
         """Load heavy state (model weights) once per process, outside the timed encode."""
+
+    def values_for(self, data: Any) -> dict[str, Any]:
+        """The parameter values `data` is coded with, as rows record them: a codec whose
+        parameter has an automatic value (0: pick one) returns the value it picked."""
+        return dict(self.values)
 
     @abstractmethod
     def encode(self, data: Any) -> Bitstream: ...
@@ -248,7 +254,7 @@ def apply_setting(cls: type[Codec], setting: Setting, data: Any) -> CodecResult:
     else:
         codec, bitstream, encode_s, probes = _encode_at_target(cls, setting, values, data)
     decoded, decode_s = _timed(codec.decode, bitstream)
-    return CodecResult(bitstream, decoded, dict(codec.values), encode_s, decode_s, probes)
+    return CodecResult(bitstream, decoded, codec.values_for(data), encode_s, decode_s, probes)
 
 
 def _encode_at_target(
@@ -316,9 +322,10 @@ def _timed(fn: Any, arg: Any) -> tuple[Any, float]:
 
 
 def _coerce(raw: Any, kind: type, where: str) -> Any:
+    """`raw` as `kind`; numbers must be finite (NaN passes every range check unnoticed)."""
     if not isinstance(raw, str):
         if kind is float and isinstance(raw, int | float) and not isinstance(raw, bool):
-            return float(raw)
+            return _finite(float(raw), raw, where)
         if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
             return raw
         raw = str(raw)
@@ -333,15 +340,23 @@ def _coerce(raw: Any, kind: type, where: str) -> Any:
             scale = 1
             if text and text[-1] in _SUFFIXES:
                 text, scale = text[:-1], _SUFFIXES[text[-1]]
-            number = float(text) * scale
+            number = _finite(float(text) * scale, raw, where)
             if kind is int:
                 if number != int(number):
                     raise ValueError(text)
                 return int(number)
             return number
         return kind(text)
+    except ParameterError:
+        raise
     except ValueError:
         raise ParameterError(f"{where}: {raw!r} is not a valid {kind.__name__}.") from None
+
+
+def _finite(number: float, raw: Any, where: str) -> float:
+    if not math.isfinite(number):
+        raise ParameterError(f"{where}: {raw!r} is not a finite number; give a number.")
+    return number
 
 
 def _text(value: Any) -> str:

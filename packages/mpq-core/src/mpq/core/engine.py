@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -52,7 +53,7 @@ from mpq.core.codec import (
     redecode,
 )
 from mpq.core.device import autocast, is_out_of_memory, release_memory, resolve_device, seed_all
-from mpq.core.errors import MpqError
+from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.hashing import content_hash
 from mpq.core.metric import Metric
 from mpq.core.rate import ImageExtent
@@ -65,10 +66,11 @@ from mpq.core.records import (
     environment,
     params_json,
 )
-from mpq.core.store import RunStore, new_manifest
+from mpq.core.store import RunStore, new_manifest, stored_keys
 from mpq.core.task import Item, Task
 
 WORKER_RETRIES = 1
+PARENT_POLL_S = 0.5
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -142,7 +144,12 @@ class _Sweep:
         self.classes: dict[str, type[Codec]] = {
             s.codec: codec_class(s.codec) for s in self.settings if not s.is_reference
         }
-        self.metrics: list[Metric] = [registry.metrics.get(name)() for name in config.metrics]
+        for name, cls in self.classes.items():
+            _check_modality(task, "codec", name, cls)
+        metric_classes = {name: registry.metrics.get(name) for name in config.metrics}
+        for name, metric_class in metric_classes.items():
+            _check_modality(task, "metric", name, metric_class)
+        self.metrics: list[Metric] = [metric_class() for metric_class in metric_classes.values()]
         self.cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
         self.batch_size = max(1, config.batch_size)
         self.summary = SweepSummary(out)
@@ -151,6 +158,7 @@ class _Sweep:
         self.inflight: dict[Future, _Job] = {}
         self.rows: list[dict[str, Any]] = []
         self.metric_warnings: set[str] = set()
+        self.without_reference = 0
         self.pool: ProcessPoolExecutor | None = None
         self.progress: Progress | None = None
         self.bar: Any = None
@@ -182,15 +190,17 @@ class _Sweep:
             environment=environment(),
             **self.config.manifest,
         )
+        if self.config.dry_run:
+            self._dry_run(stored_keys(self.out, manifest))
+            return self.summary
         with RunStore.open(self.out, manifest) as store:
             self.identity["run_id"] = store.manifest["run_id"]
             done = store.done_keys()
-            if self.config.dry_run:
-                self._dry_run(done)
-                return self.summary
             try:
                 with self._progress():
                     self._sweep(store, done)
+                if self.task.scores:
+                    store.update_manifest(items_without_reference=self._without_reference())
                 store.finish()
             except KeyboardInterrupt:
                 self.summary.interrupted = True
@@ -254,6 +264,8 @@ class _Sweep:
                     f"the dataset yields item id {item.id!r} twice; item ids must be unique."
                 )
             seen.add(item.id)
+            if item.target is None and item.error is None:
+                self._note_missing_reference(item)
             todo = [s for s in self.settings if (item.id, s.id) not in done]
             self._skip(len(self.settings) - len(todo))
             if not todo:
@@ -268,6 +280,26 @@ class _Sweep:
             for setting in todo:
                 if not setting.is_reference:
                     yield _Job(state, setting)
+
+    def _note_missing_reference(self, item: Item) -> None:
+        """Scores that compare with a reference are undefined for such items: say so at once."""
+        self.without_reference += 1
+        if self.without_reference == 1 and self.task.scores:
+            count = getattr(self.task, "count", lambda: None)()
+            of = "" if count is None else f" (of {count} items)"
+            self.console.print(
+                f"[yellow]Item {item.id!r} has no reference (label, transcript){of}: the scores"
+                f" that compare with one ({', '.join(self.task.scores)}) are undefined for such"
+                " items. The sweep's summary counts them.[/]"
+            )
+
+    def _without_reference(self) -> int:
+        if self.without_reference:
+            self.console.print(
+                f"[yellow]{self.without_reference} items of this sweep had no reference; scores"
+                " that need one are undefined for them (mpq show says so).[/]"
+            )
+        return self.without_reference
 
     def _start(self, job: _Job) -> None:
         if job.setting.is_reference:
@@ -301,6 +333,7 @@ class _Sweep:
                 max_workers=self.config.workers,
                 mp_context=get_context("spawn"),
                 initializer=_worker_init,
+                initargs=(os.getpid(),),
             )
         return self.pool.submit(fn, *args)
 
@@ -350,7 +383,15 @@ class _Sweep:
         if self.cache is not None and not cache_hit:
             self.cache.put(self._cache_key(job), result)
         if self.config.on_decoded is not None:
-            self.config.on_decoded(job.state.item.id, job.setting.id, result.decoded)
+            try:
+                self.config.on_decoded(job.state.item.id, job.setting.id, result.decoded)
+            except OSError as error:
+                raise RunStoreError(
+                    f"cannot save the decoded item {job.state.item.id!r} @ {job.setting.id}"
+                    f" ({error.strerror or error}: {error.filename}). The rows already stored in"
+                    f" {self.out} are intact: fix that (free disk space, say) and run the same"
+                    " command again to resume."
+                ) from error
         self.ready.append(_Ready(job, result.decoded, result, cache_hit))
 
     def _cache_key(self, job: _Job) -> str:
@@ -541,18 +582,37 @@ def _metric_info(metric: Metric) -> dict[str, Any]:
     return {"higher_is_better": metric.higher_is_better, "input_range": metric.input_range}
 
 
+def _check_modality(task: Task, kind: str, name: str, plugin: Any) -> None:
+    """A codec or metric of another modality would fail on every item: refuse it up front."""
+    modality = getattr(plugin, "modality", None)
+    if modality is not None and modality != task.modality:
+        raise MpqError(
+            f"{kind} {name!r} is for {modality}, but task {task.name!r} works on"
+            f" {task.modality}; choose an {task.modality} {kind} (mpq plugins lists them)."
+        )
+
+
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _worker_init() -> None:
-    """One codec per core: workers run single-threaded and leave Ctrl-C to the parent."""
+def _worker_init(parent: int) -> None:
+    """One codec per core: workers run single-threaded, leave Ctrl-C to the parent and end
+    when it ends, even when it is killed and cannot shut them down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     for variable in WORKER_THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """An orphaned worker is adopted by another process: its parent pid changes."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 class _SpeedColumn(ProgressColumn):

@@ -2,7 +2,7 @@
 
 It has no task score; every row still carries the exact rate and the similarity metrics asked
 for, and the uncompressed reference row records that the file was readable. A file that cannot
-be read becomes a failed row with the loader's error.
+be read becomes a failed row with the loader's error, whatever the error is.
 """
 
 from __future__ import annotations
@@ -20,15 +20,26 @@ class FileItems(Task):
     scores: ClassVar[dict[str, Score]] = {}
 
     def __init__(
-        self, modality: str, inputs: list[Path], files: list[Path], load: Callable[[Path], Any]
+        self,
+        modality: str,
+        inputs: list[Path],
+        files: list[Path],
+        load: Callable[[Path], Any],
+        load_settings: dict[str, Any] | None = None,
     ) -> None:
+        """`load_settings` are the loader's options (a pixel limit, say), recorded in the run."""
         self.modality = modality
         self.inputs = inputs
         self.files = files
         self.load = load
+        self.load_settings = load_settings or {}
 
     def describe(self) -> dict[str, Any]:
-        return {"dataset": ",".join(str(i) for i in self.inputs), "model": ""}
+        return {
+            "dataset": ",".join(str(i) for i in self.inputs),
+            "model": "",
+            **self.load_settings,
+        }
 
     def count(self) -> int:
         return len(self.files)
@@ -36,9 +47,13 @@ class FileItems(Task):
     def items(self) -> Iterator[Item]:
         for path in self.files:
             try:
-                yield Item(str(path), self.load(path))
+                data = self.load(path)
             except MpqError as error:
                 yield Item(str(path), error=str(error))
+            except Exception as error:  # a loader's bug or odd input fails this item only
+                yield Item(str(path), error=f"{type(error).__name__}: {error}")
+            else:
+                yield Item(str(path), data)
 
     def predict(self, batch: list[Any]) -> list[Any]:
         return [None] * len(batch)

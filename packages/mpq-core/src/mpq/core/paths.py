@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from pathlib import Path
+
+MAX_STEM = 80
 
 
 def safe_name(text: str) -> str:
@@ -12,3 +16,19 @@ def safe_name(text: str) -> str:
     """
     name = re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._")
     return name or "item"
+
+
+def unique_name(text: str) -> str:
+    """A readable file name that is unique per `text`: its safe name plus a short hash of it.
+
+    Different ids can share a safe name ("a b" and "a_b", "ü" and "é"); the hash keeps them apart.
+    """
+    digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return f"{safe_name(text)[:MAX_STEM]}-{digest}"
+
+
+def decoded_file(root: Path, item_id: str, setting_id: str, suffix: str) -> Path:
+    """Where a decoded item is saved: ROOT/<setting>/<item><suffix>, its folder created."""
+    folder = root / unique_name(setting_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{unique_name(item_id)}{suffix}"

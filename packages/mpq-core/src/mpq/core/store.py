@@ -19,7 +19,7 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,9 @@ REPLACES_KEY = b"mpq.replaces"
 COMPACT_MARK = "-compact-"
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
+IDENTITY = "identity"
 # Manifest fields that identify what a run measures; a resume must not change them.
-IDENTITY_FIELDS = ("task", "schema_version")
+IDENTITY_FIELDS = ("schema_version", "task", "task_config", "task_options", "metrics", "limit")
 
 
 class RunStore:
@@ -49,7 +50,7 @@ class RunStore:
         self.path = path
         self.manifest = manifest
         self._lock = lock
-        self._seq = len(_part_paths(path))
+        self._seq = max((_seq_of(p) for p in (path / RESULTS).glob("part-*.parquet")), default=0)
 
     @classmethod
     def open(cls, path: str | Path, manifest: dict[str, Any]) -> RunStore:
@@ -60,12 +61,19 @@ class RunStore:
         except OSError as error:
             raise RunStoreError(f"cannot create run directory {path}: {error}") from error
         lock = _acquire_lock(path)
-        if (path / MANIFEST).exists():
-            manifest = _merged_manifest(path, read_manifest(path), manifest)
-        for stale in (path / RESULTS).glob(f"{TMP_PREFIX}*"):
-            stale.unlink()
-        manifest["status"] = STATUS_RUNNING
-        _write_json_atomic(path / MANIFEST, manifest)
+        manifest = {**manifest, IDENTITY: experiment_identity(manifest)}
+        try:
+            if (path / MANIFEST).exists():
+                manifest = _merged_manifest(path, read_manifest(path), manifest)
+            for stale in (path / RESULTS).glob(f"{TMP_PREFIX}*"):
+                _remove(stale, path)
+            for replaced in _replaced_parts(path):
+                _remove(replaced, path)
+            manifest["status"] = STATUS_RUNNING
+            _write_json_atomic(path / MANIFEST, manifest, path)
+        except BaseException:
+            lock.close()
+            raise
         return cls(path, manifest, lock)
 
     def __enter__(self) -> RunStore:
@@ -75,8 +83,7 @@ class RunStore:
         self.close()
 
     def done_keys(self) -> set[tuple[str, str]]:
-        table = read_results(self.path, columns=list(KEY_COLUMNS))
-        return set(zip(*(table.column(c).to_pylist() for c in KEY_COLUMNS), strict=True))
+        return _keys(self.path)
 
     def write(self, rows: list[Mapping[str, Any]]) -> Path | None:
         """Append rows as one new part; returns its path."""
@@ -84,11 +91,11 @@ class RunStore:
             return None
         self._seq += 1
         name = f"part-{self._seq:06d}-{uuid.uuid4().hex[:8]}.parquet"
-        return _write_parquet_atomic(self.path / RESULTS / name, rows_to_table(rows))
+        return _write_parquet_atomic(self.path / RESULTS / name, rows_to_table(rows), self.path)
 
     def update_manifest(self, **fields: Any) -> None:
         self.manifest.update(fields)
-        _write_json_atomic(self.path / MANIFEST, self.manifest)
+        _write_json_atomic(self.path / MANIFEST, self.manifest, self.path)
 
     def finish(self, compact: bool = True) -> None:
         """Mark the run complete, merging its parts into one."""
@@ -97,22 +104,40 @@ class RunStore:
         self.update_manifest(status=STATUS_COMPLETE, finished=_now())
 
     def compact(self) -> None:
-        parts = _part_paths(self.path)
-        if len(parts) < 2:
+        """One part for all rows. It names every part file it replaces, live or already replaced,
+        so whichever files a crash leaves behind, exactly the live rows stay visible."""
+        files = sorted((self.path / RESULTS).glob("part-*.parquet"))
+        if len(_part_paths(self.path)) < 2:
             return
         table = read_results(self.path)
-        replaces = json.dumps([p.name for p in parts]).encode()
+        replaces = json.dumps([p.name for p in files]).encode()
         metadata = {**(table.schema.metadata or {}), REPLACES_KEY: replaces}
         self._seq += 1
         name = f"part-{self._seq:06d}{COMPACT_MARK}{uuid.uuid4().hex[:8]}.parquet"
-        _write_parquet_atomic(self.path / RESULTS / name, table.replace_schema_metadata(metadata))
-        for part in parts:
-            part.unlink(missing_ok=True)
+        target = self.path / RESULTS / name
+        _write_parquet_atomic(target, table.replace_schema_metadata(metadata), self.path)
+        for part in files:
+            _remove(part, self.path)
 
     def close(self) -> None:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def stored_keys(path: str | Path, manifest: dict[str, Any]) -> set[tuple[str, str]]:
+    """The keys a resume of `manifest` into `path` would skip, checked like a resume but
+    without writing anything (for a dry run)."""
+    path = Path(path)
+    if not (path / MANIFEST).exists():
+        return set()
+    _merged_manifest(path, read_manifest(path), manifest)
+    return _keys(path)
+
+
+def _keys(path: Path) -> set[tuple[str, str]]:
+    table = read_results(path, columns=list(KEY_COLUMNS))
+    return set(zip(*(table.column(c).to_pylist() for c in KEY_COLUMNS), strict=True))
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
@@ -158,8 +183,9 @@ def read_run(path: str | Path) -> tuple[dict[str, Any], pa.Table]:
 def _read_part(part: Path, columns: list[str] | None) -> pa.Table:
     try:
         schema = pq.read_schema(part)
-        version = (schema.metadata or {}).get(b"mpq.schema_version", b"?").decode()
-        if version != str(SCHEMA_VERSION):
+        text = (schema.metadata or {}).get(b"mpq.schema_version", b"?").decode()
+        version = int(text) if text.isdigit() else text
+        if version != SCHEMA_VERSION:
             raise SchemaVersionError(_version_message(str(part), version))
         return pq.read_table(part, columns=columns)
     except (pa.ArrowException, OSError) as error:
@@ -172,14 +198,25 @@ def _read_part(part: Path, columns: list[str] | None) -> pa.Table:
 
 def _part_paths(path: Path) -> list[Path]:
     """Live parts: not temporary, and not replaced by a compacted part."""
+    replaced = {p.name for p in _replaced_parts(path)}
+    return [p for p in sorted((path / RESULTS).glob("part-*.parquet")) if p.name not in replaced]
+
+
+def _replaced_parts(path: Path) -> list[Path]:
+    """Part files that a compacted part replaces (left behind by a crash during compaction)."""
     parts = sorted((path / RESULTS).glob("part-*.parquet"))
     replaced: set[str] = set()
     for part in (p for p in parts if COMPACT_MARK in p.name):
         with contextlib.suppress(pa.ArrowException, OSError):
             metadata = pq.read_schema(part).metadata or {}
             if REPLACES_KEY in metadata:
-                replaced |= set(json.loads(metadata[REPLACES_KEY]))
-    return [p for p in parts if p.name not in replaced]
+                replaced |= set(json.loads(metadata[REPLACES_KEY])) - {part.name}
+    return [p for p in parts if p.name in replaced]
+
+
+def _seq_of(part: Path) -> int:
+    digits = part.name.removeprefix("part-")[:6]
+    return int(digits) if digits.isdigit() else 0
 
 
 def _check_unique(table: pa.Table, path: Path) -> None:
@@ -196,16 +233,43 @@ def _check_unique(table: pa.Table, path: Path) -> None:
         )
 
 
-def _merged_manifest(path: Path, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def experiment_identity(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What a run measures, as stored JSON: everything a resume must keep the same."""
+    identity = {
+        "schema_version": manifest.get("schema_version"),
+        "task": manifest.get("task"),
+        "task_config": manifest.get("task_config", {}),
+        "task_options": manifest.get("task_options", {}),
+        "metrics": sorted(manifest.get("metrics", {})),
+        "limit": manifest.get("limit"),
+    }
+    return json.loads(json.dumps(identity, sort_keys=True, default=str))
+
+
+def identity_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """The identity fields that differ, as 'FIELD is A there, B now; ...', or None."""
+    differences = []
     for field in IDENTITY_FIELDS:
-        if old.get(field) != new.get(field):
-            raise RunStoreError(
-                f"{path} already holds a different run ({field}: {old.get(field)!r}, now"
-                f" {new.get(field)!r}); choose another --out folder or delete that one."
-            )
+        before, now = old.get(field), new.get(field)
+        if isinstance(before, dict) and isinstance(now, dict):
+            for key in sorted(set(before) | set(now)):
+                if before.get(key) != now.get(key):
+                    differences.append(f"{key} is {before.get(key)!r} there, {now.get(key)!r} now")
+        elif before != now:
+            differences.append(f"{field} is {before!r} there, {now!r} now")
+    return "; ".join(differences) or None
+
+
+def _merged_manifest(path: Path, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    difference = identity_difference(experiment_identity(old), experiment_identity(new))
+    if difference is not None:
+        raise RunStoreError(
+            f"{path} already holds a different run ({difference}). A run directory holds one"
+            " experiment; a resume may add codec settings and change how it runs, nothing else."
+            " Give this one a new --out folder (or delete that one)."
+        )
     merged = {**old, **new, "run_id": old["run_id"], "created": old["created"]}
     merged["codecs"] = list(dict.fromkeys(old.get("codecs", []) + new.get("codecs", [])))
-    merged["metrics"] = {**old.get("metrics", {}), **new.get("metrics", {})}
     merged["resumed"] = old.get("resumed", 0) + 1
     return merged
 
@@ -232,25 +296,48 @@ def _acquire_lock(path: Path) -> Any:
     return handle
 
 
-def _write_parquet_atomic(target: Path, table: pa.Table) -> Path:
+def _write_parquet_atomic(target: Path, table: pa.Table, run: Path) -> Path:
     tmp = target.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet")
-    with open(tmp, "wb") as handle:
-        pq.write_table(table, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    with _writing(tmp, run):
+        with open(tmp, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
     return target
 
 
-def _write_json_atomic(target: Path, data: dict[str, Any]) -> None:
+def _write_json_atomic(target: Path, data: dict[str, Any], run: Path) -> None:
     tmp = target.with_name(f"{TMP_PREFIX}{target.name}")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    with _writing(tmp, run):
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+
+
+def _remove(file: Path, run: Path) -> None:
+    with _writing(file, run):
+        file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _writing(file: Path, run: Path) -> Iterator[None]:
+    """An OS error while writing (disk full, permissions) as one line: the run stays intact."""
+    try:
+        yield
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            if file.name.startswith(TMP_PREFIX):
+                file.unlink(missing_ok=True)
+        raise RunStoreError(
+            f"cannot write {file} ({error.strerror or error}). The rows already stored in {run}"
+            " are intact: fix that (free disk space, say) and run the same command again to"
+            " resume."
+        ) from error
 
 
 def _fsync_dir(path: Path) -> None:
@@ -262,10 +349,17 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _version_message(where: str, version: Any) -> str:
+    if isinstance(version, int) and not isinstance(version, bool):
+        return (
+            f"{where} uses record schema version {version}, but this mpq-core reads version"
+            f" {SCHEMA_VERSION}. Install the mpq-core release that wrote it, or re-run the sweep"
+            " with this one into a new --out folder."
+        )
     return (
-        f"{where} uses record schema version {version}, but this mpq-core reads version"
-        f" {SCHEMA_VERSION}. Install the mpq-core release that wrote it, or re-run the sweep"
-        " with this one into a new --out folder."
+        f"{where} has schema_version {version!r}, a {type(version).__name__} where mpq writes"
+        f" the integer {SCHEMA_VERSION}: the file was edited or written by another program."
+        " Restore it (schema_version must be a number), or re-run the sweep into a new --out"
+        " folder."
     )
 
 

@@ -2,6 +2,9 @@
 
 Only rows with status ``ok`` enter an aggregate; failed rows are counted. Both rate averages are
 given: the mean of per-item rates and the pooled rate (total bits over total pixels or seconds).
+A score's aggregate counts the items it is defined for (`Aggregate.n`: an item without a
+reference has NaN statistics). Infinite metric values (PSNR of an exact copy) are counted apart
+and kept out of the mean, which covers the finite values only.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class SettingSummary:
     pooled_rate: float
     scores: dict[str, Aggregate] = field(default_factory=dict)
     metrics: dict[str, Aggregate] = field(default_factory=dict)
+    # metric name -> how many ok rows hold an infinite value (left out of its mean)
+    infinite: dict[str, int] = field(default_factory=dict)
 
 
 def summarize(
@@ -70,8 +75,11 @@ def summarize(
         if setting != REFERENCE:
             for column in metric_columns:
                 name = column[len(METRIC_PREFIX) :]
+                values = _values(ok.column(column))
+                infinite = np.isinf(values)
+                summary.infinite[name] = int(infinite.sum())
                 summary.metrics[name] = aggregate(
-                    "mean", [_values(ok.column(column))], resamples, seed=seed
+                    "mean", [np.where(infinite, np.nan, values)], resamples, seed=seed
                 )
         out.append(summary)
     return out

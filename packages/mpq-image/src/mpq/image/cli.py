@@ -12,7 +12,7 @@ from mpq.core.cli import (
     compress_command,
     task_run_command,
 )
-from mpq.image.compress import DecodedWriter, image_file_items
+from mpq.image.compress import LOAD_OPTIONS, DecodedWriter, image_file_items
 
 PRESETS = Path(__file__).parent / "presets"
 
@@ -28,7 +28,11 @@ main.add_command(codecs_command("image"))
 
 main.add_command(
     compress_command(
-        image_file_items, DecodedWriter, example="jpeg:quality=5,10,25", saved_as="PNG"
+        image_file_items,
+        DecodedWriter,
+        example="jpeg:quality=5,10,25",
+        saved_as="PNG",
+        load_options=LOAD_OPTIONS,
     )
 )
 

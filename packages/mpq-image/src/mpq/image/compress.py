@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import click
 import numpy as np
 from PIL import Image
 
 from mpq.core.files import FileItems
-from mpq.core.paths import safe_name
-from mpq.image.data import image_files, load_image
+from mpq.core.paths import decoded_file
+from mpq.image.data import MAX_PIXELS, image_files, load_image
+
+LOAD_OPTIONS = (
+    click.option(
+        "--max-pixels",
+        type=click.IntRange(min=1),
+        default=MAX_PIXELS,
+        show_default=True,
+        help="Images with more pixels become failed rows before they are decoded"
+        " (decompression bombs).",
+    ),
+)
 
 
-def image_file_items(inputs: list[Path]) -> FileItems:
-    return FileItems("image", inputs, image_files(inputs), load_image)
+def image_file_items(inputs: list[Path], max_pixels: int = MAX_PIXELS) -> FileItems:
+    load = functools.partial(load_image, max_pixels=max_pixels)
+    return FileItems("image", inputs, image_files(inputs), load, {"max_pixels": max_pixels})
 
 
 class DecodedWriter:
@@ -23,6 +37,4 @@ class DecodedWriter:
         self.root = root
 
     def __call__(self, item_id: str, setting_id: str, decoded: np.ndarray) -> None:
-        folder = self.root / safe_name(setting_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(decoded, "RGB").save(folder / f"{safe_name(item_id)}.png")
+        Image.fromarray(decoded, "RGB").save(decoded_file(self.root, item_id, setting_id, ".png"))

@@ -1,36 +1,82 @@
 """Reading images into the form every image codec and metric takes: HxWx3 uint8 RGB arrays.
 
 Grayscale, palette and RGBA inputs are converted to RGB (alpha is dropped, not composited) so that
-every codec sees the same pixels and bits per pixel always count three channels.
+every codec sees the same pixels and bits per pixel always count three channels. Images of more
+than 8 bits per sample (16-bit or 32-bit integer, float) are refused rather than clipped: Pillow's
+conversion to RGB clips such values to 0..255 instead of scaling them. Images above `max_pixels`
+are refused before their pixels are decoded, so a decompression bomb is one failed item.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from mpq.core.errors import MpqError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
+# Pillow's own limit (about 89 megapixels, a 9459 x 9459 image) as mpq's default.
+MAX_PIXELS = 89_478_485
+# Modes whose samples exceed 8 bits (Pillow's mode list: "I;16*" 16-bit, "I" 32-bit, "F" float).
+_WIDE_MODES = ("I", "F")
 
 
 def to_rgb(image: Image.Image) -> np.ndarray:
+    """HxWx3 uint8; an image of more than 8 bits per sample is refused, never clipped."""
+    if image.mode.startswith(_WIDE_MODES):
+        raise MpqError(
+            f"{image.mode} image ({_depth(image.mode)}): mpq measures 8-bit images and will not"
+            " clip the values; convert it to 8 bits per sample first (scaling, e.g. value // 257"
+            " for 16 bits)."
+        )
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """HxWx3 uint8 RGB; a clear error naming the file when it is missing or not an image."""
+def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """HxWx3 uint8 RGB; any failure to read the file is an MpqError naming it."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        with _own_pixel_limit(), Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise MpqError(
+                    f"{path}: {width} x {height} = {width * height} pixels is above the limit of"
+                    f" {max_pixels} (a decompression bomb, or a very large image: raise"
+                    " --max-pixels to read it)."
+                )
             image.load()
             return to_rgb(image)
     except FileNotFoundError:
         raise MpqError(f"{path}: no such file.") from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise MpqError(f"{path}: not a readable image ({error}).") from error
+    except MpqError as error:
+        message = str(error)
+        raise MpqError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+    except Exception as error:  # any decoder failure is this item's failure, not the sweep's
+        raise MpqError(
+            f"{path}: not a readable image ({type(error).__name__}: {error})."
+        ) from error
+
+
+@contextlib.contextmanager
+def _own_pixel_limit() -> Iterator[None]:
+    """Pillow warns above its limit and refuses at twice it when opening; mpq's own limit
+    (checked before decoding) decides instead, so that a larger `max_pixels` is honoured."""
+    default = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
+
+
+def _depth(mode: str) -> str:
+    if mode.startswith("I;16"):
+        return "16 bits per sample"
+    return "32-bit float samples" if mode == "F" else "32-bit integer samples"
 
 
 def image_files(inputs: list[str | Path]) -> list[Path]:

@@ -167,6 +167,13 @@ class _FFmpegCodec(Codec):
     def coding_rate(self, audio: Audio) -> int:
         raise NotImplementedError
 
+    def values_for(self, audio: Audio) -> dict[str, Any]:
+        """`sample_rate=0` is recorded as the coding rate it picked for this item."""
+        values = dict(self.values)
+        if "sample_rate" in values:
+            values["sample_rate"] = self.coding_rate(audio)
+        return values
+
     def options(self) -> dict[str, str]:
         return {}
 

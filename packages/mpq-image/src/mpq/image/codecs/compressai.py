@@ -9,8 +9,9 @@ original size, so bits per pixel always divide by the original pixels.
 Weights: `pretrained=true` (default) loads the published checkpoint of the architecture, metric and
 quality from CompressAI's model host into torch's hub cache; `checkpoint=PATH` loads a local state
 dict instead (with `weights_only=True`); `pretrained=false` builds the architecture with random
-weights (for tests). Models run on the CPU by default: the autoregressive context models (mbt2018,
-cheng2020-*) are slow and not bit-exact between encoder and decoder on a GPU.
+weights drawn from `seed` (for tests), the same weights in every process and run. Models run on
+the CPU by default: the autoregressive context models (mbt2018, cheng2020-*) are slow and not
+bit-exact between encoder and decoder on a GPU.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class CompressAICodec(Codec):
             Param("pretrained", bool, True, help="load the published weights"),
             Param("checkpoint", str, "", help="local state dict instead of the published one"),
             Param("device", str, "cpu", choices=("cpu", "cuda"), help="where the model runs"),
+            Param("seed", int, 0, low=0, high=2**31 - 1, help="random weights' seed"),
         )
 
     def setup(self) -> None:
@@ -74,7 +76,11 @@ class CompressAICodec(Codec):
             net.update()
             return net
         if not self.values["pretrained"]:
-            net = arch(*zoo.cfgs[self.architecture][quality])
+            # Its own generator state: the weights do not depend on what ran before in this
+            # process (which model a codec worker set up first, say).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.values["seed"])
+                net = arch(*zoo.cfgs[self.architecture][quality])
             net.update(force=True)
             return net
         url = zoo.model_urls[self.architecture][metric][quality]
