@@ -59,6 +59,13 @@ def test_report_and_core_import_no_modality_package():
             assert not re.search(r"^\s*(from|import) mpq\.(image|audio)\b", text, re.M), source
 
 
+def test_core_imports_no_package_above_it():
+    for source in (ROOT / "packages" / "mpq-core" / "src").rglob("*.py"):
+        text = source.read_text()
+        found = re.search(r"^\s*(from|import) mpq\.(image|audio|report)\b", text, re.M)
+        assert found is None, f"{source}: {found.group(0) if found else ''}"
+
+
 def test_constraints_pin_the_local_torch_pair():
     pins = (ROOT / "constraints.txt").read_text().split()
     assert "torch==2.14.1" in pins and "torchvision==0.29.1" in pins

@@ -162,7 +162,7 @@ def test_musdb_preset_windows_sdr_as_the_seed_did(tmp_path):
     task = SourceSeparation(model=values["model"], dataset=f"musdb:{tmp_path}", **options)
     assert (task.sdr_window, task.sdr_hop) == (2.0, 1.5)
     assert task.describe()["sdr_hop_s"] == 1.5
-    with pytest.raises(Exception, match="sdr_hop must be a positive"):
+    with pytest.raises(Exception, match="sdr_hop='0' is out of range"):
         SourceSeparation(dataset=f"musdb:{tmp_path}", sdr_hop="0")
 
 

@@ -115,7 +115,7 @@ def test_a_modality_run_command_takes_presets_and_task_options(tmp_path, monkeyp
         f'codecs = ["{SYN}:quality=5"]\nout = "{tmp_path / "run"}"\n'
         'task_options = ["items=6", "broken=1"]\n'
     )
-    command = task_run_command("image", folder, "x", tasks="modality-task", datasets="any")
+    command = task_run_command("image", folder, "x", datasets="any")
     args = ["--preset", "tiny", "--workers", "0", "--no-cache", "--no-progress"]
     result = CliRunner().invoke(command, [*args, "--option", "items=4"])
     assert result.exit_code == 0, result.output

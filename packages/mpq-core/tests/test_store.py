@@ -349,3 +349,11 @@ def test_a_string_schema_version_says_its_type(tmp_path):
     message = str(error.value)
     assert "'1', a str where mpq writes the integer 1" in message
     assert "reads version 1" not in message
+
+
+def test_environment_records_core_and_the_plugins_libraries():
+    from mpq.core.records import environment
+
+    versions = environment(["pytest", "no-such-distribution-xyz"])["versions"]
+    assert {"mpq-core", "numpy", "pyarrow", "pytest"} <= set(versions)
+    assert "no-such-distribution-xyz" not in versions

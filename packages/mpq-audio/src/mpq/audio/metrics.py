@@ -30,6 +30,8 @@ INT16_SCALE = 32768.0
 class _AudioMetric(Metric):
     """Validates pairs of `Audio` and computes one value per pair."""
 
+    libraries = ("mpq-audio", "torch", "torchaudio", "cdpam")
+
     modality = "audio"
 
     def __init__(self) -> None:

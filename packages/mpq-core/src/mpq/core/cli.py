@@ -11,6 +11,7 @@ import importlib.metadata
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -224,12 +225,86 @@ def compress_command(
     return compress
 
 
+class _RunCommand(click.Command):
+    """`run`, whose help ends with the modality's tasks and their parameters (read when shown)."""
+
+    modality = ""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section(f"{self.modality.capitalize()} tasks and their --option NAME=VALUE"):
+            for name, task_class in tasks_of(self.modality):
+                formatter.write_text(f"{name}: {_first_line(task_class.__doc__)}")
+                with formatter.indentation():
+                    for param in task_class.parameters:
+                        formatter.write_text(param.describe())
+        super().format_epilog(ctx, formatter)
+
+
+def tasks_of(modality: str) -> list[tuple[str, type[Task]]]:
+    """The installed task plugins of one modality (importing each; broken ones are skipped)."""
+    found = []
+    for name in registry.tasks.names():
+        try:
+            task_class = registry.tasks.get(name)
+        except Exception:  # a plugin that cannot import is not listed; running it says why
+            continue
+        if getattr(task_class, "modality", None) == modality:
+            found.append((name, task_class))
+    return found
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+@dataclass(frozen=True)
+class ModalityCli:
+    """What a modality package gives core to build its command: `mpq-image`, `mpq-audio`."""
+
+    modality: str
+    distribution: str
+    presets: Path
+    default_task: str
+    datasets_help: str
+    file_items: Callable[..., Task]
+    decoded_writer: Callable[[Path], Callable[[str, str, Any], None]]
+    example_codec: str
+    saved_as: str
+    load_options: tuple[Callable[..., Any], ...] = ()
+
+
+def modality_cli(spec: ModalityCli) -> click.Group:
+    """The command of one modality: `codecs`, `compress` and `run`, the same for every one."""
+
+    @click.group(help=f"mpq for {spec.modality}: compress, run tasks and measure similarity.")
+    @click.version_option(
+        importlib.metadata.version(spec.distribution), prog_name=spec.distribution
+    )
+    def main() -> None:
+        pass
+
+    main.add_command(codecs_command(spec.modality))
+    main.add_command(
+        compress_command(
+            spec.file_items,
+            spec.decoded_writer,
+            example=spec.example_codec,
+            saved_as=spec.saved_as,
+            load_options=spec.load_options,
+        )
+    )
+    main.add_command(
+        task_run_command(spec.modality, spec.presets, spec.default_task, spec.datasets_help)
+    )
+    return main
+
+
 def task_run_command(
-    modality: str, presets_folder: Path, default_task: str, tasks: str, datasets: str
+    modality: str, presets_folder: Path, default_task: str, datasets: str
 ) -> click.Command:
     """The `run` command of a modality CLI: a task plugin, presets, and the sweep options."""
 
-    @click.command("run")
+    @click.command("run", cls=_RunCommand)
     @click.option(
         "--preset",
         "preset_names",
@@ -239,7 +314,10 @@ def task_run_command(
         " .toml file; repeatable, later ones win; options given here override them.",
     )
     @click.option(
-        "--task", default=default_task, show_default=True, help=f"{tasks}, or python:module:Class."
+        "--task",
+        default=default_task,
+        show_default=True,
+        help="A task plugin (listed below) or python:module:Class.",
     )
     @click.option(
         "--model",
@@ -259,7 +337,7 @@ def task_run_command(
         "task_options",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Further task arguments (e.g. label_key=labels, backend=faster-whisper); repeatable.",
+        help="A parameter of the task (listed below with its type and default); repeatable.",
     )
     @click.option(
         "--trust-remote-code",
@@ -298,6 +376,7 @@ def task_run_command(
         f"Run an {modality} task on compressed and uncompressed items into a run directory.\n\n"
         "The uncompressed original of every item is always evaluated as the reference row."
     )
+    run.modality = modality
     return run
 
 
@@ -319,19 +398,27 @@ def make_task(name: str, **kwargs: Any) -> Task:
         raise MpqError(f"{name!r} is not a Task subclass.")
     try:
         return task_class(**kwargs)
+    except MpqError:
+        raise
     except (TypeError, ValueError) as error:
         raise MpqError(f"task {name!r} rejected its options: {error}") from error
 
 
+REPORT_HOOKS = "mpq.report_hooks"
+
+
 def build_report(out: Path) -> None:
-    """The mpq-report report of one run into OUT/report, when mpq-report is installed."""
+    """The report of one run into OUT/report, by the package that declares the report hook.
+
+    mpq-report declares it (entry point group ``mpq.report_hooks``, name ``build``): core only
+    looks it up, so it never imports a package above it.
+    """
     console = Console(stderr=True, soft_wrap=True)
-    try:
-        from mpq.report.build import ReportOptions, build
-    except ImportError:
+    hooks = [ep for ep in importlib.metadata.entry_points(group=REPORT_HOOKS) if ep.name == "build"]
+    if not hooks:
         console.print("Install mpq-report to build the report (skipped).")
         return
-    console.print(f"Report: {build([out], out / 'report', ReportOptions())}")
+    console.print(f"Report: {hooks[0].load()(out, out / 'report')}")
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -354,7 +441,12 @@ def main() -> None:
 
 
 @main.command()
-def plugins() -> None:
+@click.option(
+    "--parameters",
+    is_flag=True,
+    help="Also list each codec's and task's parameters (imports every plugin).",
+)
+def plugins(parameters: bool) -> None:
     """List installed codecs, tasks and metrics and the package that brings each."""
     console = Console()
     for reg in (registry.codecs, registry.tasks, registry.metrics):
@@ -364,6 +456,17 @@ def plugins() -> None:
         for info in reg.info():
             table.add_row(info.name, info.distribution, info.target)
         console.print(table)
+    if parameters:
+        for reg in (registry.codecs, registry.tasks):
+            for name in reg.names():
+                try:
+                    declared = reg.get(name).parameters
+                except Exception as error:  # a broken plugin is listed, not fatal
+                    console.print(f"{reg.kind} {name}: cannot import ({error})")
+                    continue
+                console.print(f"[bold]{reg.kind} {name}[/]")
+                for param in declared:
+                    console.print(f"    {param.describe()}")
 
 
 @main.command()

@@ -9,9 +9,7 @@ is then bisected per item to the closest rate not above the target.
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,54 +17,10 @@ from typing import Any, ClassVar
 
 from mpq.core import registry
 from mpq.core.errors import MpqError, ParameterError
+from mpq.core.params import Param, coerce, find
 from mpq.core.rate import RATE_UNITS, RATE_UNITS_BY_MODALITY, Bitstream
 
 REFERENCE = "none"
-_SUFFIXES = {"k": 1_000, "K": 1_000, "M": 1_000_000}
-
-
-@dataclass(frozen=True)
-class Param:
-    """One codec parameter: its type, default, valid range or choices, and rate direction.
-
-    `rate` is +1 when a larger value gives more bits, -1 when it gives fewer, 0 when the parameter
-    is not a rate knob; rate targeting bisects the codec's rate knob.
-    """
-
-    name: str
-    type: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] | None = None
-    rate: int = 0
-    help: str = ""
-
-    def parse(self, raw: Any, codec: str) -> Any:
-        """Coerce `raw` (a value or its text) and check it, naming codec and range on error."""
-        value = _coerce(raw, self.type, f"{codec}:{self.name}")
-        if self.choices is not None and value not in self.choices:
-            raise ParameterError(
-                f"{codec}: {self.name}={raw!r} is not one of {list(self.choices)}."
-            )
-        too_low = self.low is not None and value < self.low
-        too_high = self.high is not None and value > self.high
-        if too_low or too_high:
-            raise ParameterError(
-                f"{codec}: {self.name}={raw!r} is out of range; use a value in"
-                f" [{self.low}, {self.high}]."
-            )
-        return value
-
-    def describe(self) -> str:
-        if self.choices is not None:
-            valid = "|".join(str(c) for c in self.choices)
-        elif self.low is not None or self.high is not None:
-            valid = f"{self.low}..{self.high}"
-        else:
-            valid = self.type.__name__
-        knob = " (rate knob)" if self.rate else ""
-        return f"{self.name}={valid} default {self.default}{knob}: {self.help}".rstrip(": ")
 
 
 class Codec(ABC):
@@ -82,6 +36,8 @@ class Codec(ABC):
     version: ClassVar[str] = "1"
     parameters: ClassVar[tuple[Param, ...]] = ()
     description: ClassVar[str] = ""
+    # Distributions whose versions change this codec's output (recorded in each run's manifest).
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **values: Any) -> None:
         self.values = validate_values(type(self), values)
@@ -102,17 +58,11 @@ class Codec(ABC):
 
     @classmethod
     def parameter(cls, name: str) -> Param:
-        for param in cls.parameters:
-            if param.name == name:
-                return param
-        known = [p.name for p in cls.parameters]
-        close = difflib.get_close_matches(name, known + list(RATE_UNITS), n=2, cutoff=0.5)
-        hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise ParameterError(
-            f"codec {cls.name!r} has no parameter {name!r}.{hint}"
-            f" Its parameters: {', '.join(known) or 'none'}; rate targets:"
-            f" {', '.join(RATE_UNITS_BY_MODALITY.get(cls.modality, RATE_UNITS))}."
-        )
+        try:
+            return find(cls.parameters, name, f"codec {cls.name!r}", RATE_UNITS)
+        except ParameterError as error:
+            units = ", ".join(RATE_UNITS_BY_MODALITY.get(cls.modality, RATE_UNITS))
+            raise ParameterError(f"{error} Rate targets: {units}.") from None
 
     @classmethod
     def rate_knob(cls) -> Param | None:
@@ -199,7 +149,7 @@ def _target(cls: type[Codec], unit: str, raw: str, spec: str) -> Target:
         raise ParameterError(
             f"codec spec {spec!r}: codec {cls.name!r} has no monotone rate knob to target a rate."
         )
-    value = _coerce(raw, float, f"{cls.name}:{unit}")
+    value = coerce(raw, float, f"{cls.name}:{unit}")
     if value <= 0:
         raise ParameterError(f"codec spec {spec!r}: target {unit}={raw} must be > 0.")
     return Target(unit, value)
@@ -319,44 +269,6 @@ def _timed(fn: Any, arg: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn(arg)
     return out, time.perf_counter() - start
-
-
-def _coerce(raw: Any, kind: type, where: str) -> Any:
-    """`raw` as `kind`; numbers must be finite (NaN passes every range check unnoticed)."""
-    if not isinstance(raw, str):
-        if kind is float and isinstance(raw, int | float) and not isinstance(raw, bool):
-            return _finite(float(raw), raw, where)
-        if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
-            return raw
-        raw = str(raw)
-    text = raw.strip()
-    try:
-        if kind is bool:
-            lowered = text.lower()
-            if lowered not in {"true", "false", "1", "0", "yes", "no"}:
-                raise ValueError(text)
-            return lowered in {"true", "1", "yes"}
-        if kind in (int, float):
-            scale = 1
-            if text and text[-1] in _SUFFIXES:
-                text, scale = text[:-1], _SUFFIXES[text[-1]]
-            number = _finite(float(text) * scale, raw, where)
-            if kind is int:
-                if number != int(number):
-                    raise ValueError(text)
-                return int(number)
-            return number
-        return kind(text)
-    except ParameterError:
-        raise
-    except ValueError:
-        raise ParameterError(f"{where}: {raw!r} is not a valid {kind.__name__}.") from None
-
-
-def _finite(number: float, raw: Any, where: str) -> float:
-    if not math.isfinite(number):
-        raise ParameterError(f"{where}: {raw!r} is not a finite number; give a number.")
-    return number
 
 
 def _text(value: Any) -> str:

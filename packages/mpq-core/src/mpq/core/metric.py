@@ -16,6 +16,8 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool]
     input_range: ClassVar[str]
     description: ClassVar[str] = ""
+    # Distributions whose versions change this metric's values (recorded in each run's manifest).
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def setup(self, device: str) -> None:
         """Load weights onto `device`; called once per run."""

@@ -60,13 +60,9 @@ FIXED_FIELDS = [
 ]
 FIXED_NAMES = [f.name for f in FIXED_FIELDS]
 
-# Libraries whose versions change numbers; recorded in every manifest when installed.
-RECORDED_DISTRIBUTIONS = (
-    "mpq-core", "mpq-image", "mpq-audio", "mpq-report", "numpy", "pyarrow", "torch",
-    "torchvision", "torchaudio", "transformers", "datasets", "pillow", "imagecodecs",
-    "compressai", "piq", "lpips", "tensorflow", "tensorflow-compression", "av", "encodec",
-    "demucs", "cdpam", "jiwer", "museval", "faster-whisper", "ctranslate2",
-)  # fmt: skip
+# Core's own libraries; each plugin declares the distributions whose versions change its numbers
+# (its `libraries`), and a run records the union, as far as they are installed.
+CORE_DISTRIBUTIONS = ("mpq-core", "numpy", "pyarrow")
 
 
 def rows_to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
@@ -95,7 +91,7 @@ def params_json(values: Mapping[str, Any]) -> str:
     return json.dumps(dict(values), sort_keys=True, default=str)
 
 
-def installed_versions(names: Iterable[str] = RECORDED_DISTRIBUTIONS) -> dict[str, str]:
+def installed_versions(names: Iterable[str] = CORE_DISTRIBUTIONS) -> dict[str, str]:
     versions = {}
     for name in names:
         try:
@@ -105,10 +101,12 @@ def installed_versions(names: Iterable[str] = RECORDED_DISTRIBUTIONS) -> dict[st
     return versions
 
 
-def environment() -> dict[str, Any]:
+def environment(libraries: Iterable[str] = ()) -> dict[str, Any]:
+    """Python, platform, command line, and the versions of core's and the plugins' libraries."""
+    names = dict.fromkeys([*CORE_DISTRIBUTIONS, *libraries])
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "versions": installed_versions(),
+        "versions": installed_versions(names),
         "command": sys.argv,
     }

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from mpq.core.params import Param, find
+
 Stat = float | int | Sequence[float]
 
 
@@ -44,15 +46,38 @@ class Score:
 
 
 class Task(ABC):
-    """Base class of every task: `setup` loads the model once, `predict` runs one batch."""
+    """Base class of every task: `setup` loads the model once, `predict` runs one batch.
+
+    Every task takes ``model``, ``dataset``, ``split`` and ``trust_remote_code``; anything else it
+    takes is declared in `parameters` (typed, validated, listed by ``--help`` and
+    ``mpq plugins``) and given as ``--option NAME=VALUE``. `parse_options` turns those values
+    (text or Python) into checked, typed ones with the declared defaults filled in.
+    """
 
     name: ClassVar[str]
     modality: ClassVar[str]
     scores: ClassVar[dict[str, Score]]
+    parameters: ClassVar[tuple[Param, ...]] = ()
+    # Distributions whose versions change this task's numbers (recorded in each run's manifest).
+    libraries: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Declared defaults, overridden by `options` (None or "" leaves the default)."""
+        values = {param.name: param.default for param in cls.parameters}
+        for name, raw in options.items():
+            param = find(cls.parameters, name, f"task {cls.name!r}")
+            if raw is not None and raw != "":
+                values[name] = param.parse(raw, f"task {cls.name!r}")
+        return values
 
     def describe(self) -> dict[str, Any]:
         """Model id, dataset, split and anything else the manifest should record."""
         return {}
+
+    def count(self) -> int | None:
+        """How many items `items` yields, for progress (None when unknown)."""
+        return None
 
     def setup(self, device: str, amp: bool) -> None:
         """Load the model onto `device`; called once per run before the first batch."""

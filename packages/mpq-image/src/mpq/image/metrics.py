@@ -35,6 +35,8 @@ class ImageTooSmallError(MpqError, ValueError):
 class _ImageMetric(Metric):
     """Validates uint8 HxWx3 pairs, batches equal shapes and returns one float per pair."""
 
+    libraries = ("mpq-image", "torch", "piq", "lpips", "stlpips-pytorch")
+
     modality = "image"
     min_side: ClassVar[int] = 1
 

@@ -41,6 +41,8 @@ WEIGHT_URL = "https://dl.fbaipublicfiles.com/encodec/v0/"
 class EnCodec(Codec):
     """EnCodec through the package's own entropy-coded compress/decompress."""
 
+    libraries = ("mpq-audio", "encodec", "torch", "torchaudio")
+
     name = "encodec"
     modality = "audio"
     description = "EnCodec neural codec (encodec 0.1.1), real entropy-coded payload"

@@ -159,6 +159,7 @@ def _planar(frame: Any) -> np.ndarray:
 
 
 class _FFmpegCodec(Codec):
+    libraries = ("mpq-audio", "av", "opuspy")
     modality = "audio"
     container: ClassVar[str]
     encoder: ClassVar[str]

@@ -40,7 +40,7 @@ from mpq.audio.datasets import AudioDataset, open_audio_dataset
 from mpq.audio.signal import Audio
 from mpq.core import hub
 from mpq.core.errors import MpqError
-from mpq.core.options import flag
+from mpq.core.params import Param, parse_bool
 from mpq.core.task import Item, Score, Stat, Task
 
 SAMPLE_RATE = 16000
@@ -52,6 +52,17 @@ PROMPT_TOKENS = 4
 
 class SpeechRecognition(Task):
     """Whisper on a speech dataset, scored by corpus word recognition accuracy and agreement."""
+
+    libraries = (
+        "mpq-audio",
+        "torch",
+        "transformers",
+        "datasets",
+        "faster-whisper",
+        "ctranslate2",
+        "jiwer",
+        "av",
+    )
 
     name = "speech-recognition"
     modality = "audio"
@@ -68,37 +79,40 @@ class SpeechRecognition(Task):
         ),
     }
 
+    parameters = (
+        Param("backend", str, "transformers", choices=BACKENDS, help="the Whisper implementation"),
+        Param("language", str, "en", help="spoken language (multilingual models)"),
+        Param("audio_key", str, "", help="the dataset's audio column (default: its Audio column)"),
+        Param(
+            "text_key", str, "", help="the transcript column (default: transcription, text, ...)"
+        ),
+        Param("compute_type", str, "", help="faster-whisper compute type (float32/int8 default)"),
+        Param("spelling_map", str, "", help="a JSON file of spellings for the normaliser"),
+    )
+
     def __init__(
         self,
         model: str,
         dataset: str | AudioDataset,
         split: str = "validation",
-        image_key: str | None = None,
-        label_key: str | None = None,
-        audio_key: str | None = None,
-        text_key: str | None = None,
-        backend: str = "transformers",
-        language: str = "en",
-        compute_type: str | None = None,
-        spelling_map: str | None = None,
         trust_remote_code: bool | str = False,
+        **options: Any,
     ) -> None:
+        values = self.parse_options(options)
         self.model = str(model)
         self.split = str(split)
-        self.backend = str(backend)
-        self.language = str(language)
-        self.compute_type = compute_type or None
-        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
-        if self.backend not in BACKENDS:
-            raise MpqError(f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}.")
+        self.backend = values["backend"]
+        self.language = values["language"]
+        self.compute_type = values["compute_type"] or None
+        spelling_map = values["spelling_map"]
+        self.trust_remote_code = parse_bool(trust_remote_code, "trust_remote_code")
         if isinstance(dataset, str | os.PathLike):
             self.dataset_name = str(dataset)
-            # image_key/label_key are the shared command line's names for these columns.
             self.dataset = open_audio_dataset(
                 self.dataset_name,
                 self.split,
-                audio_key or image_key or None,
-                text_key or label_key or None,
+                values["audio_key"] or None,
+                values["text_key"] or None,
                 self.trust_remote_code,
             )
         else:

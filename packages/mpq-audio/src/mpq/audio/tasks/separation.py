@@ -37,7 +37,7 @@ import torch
 from mpq.audio.metrics import si_sdr
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.errors import MpqError
-from mpq.core.options import flag
+from mpq.core.params import Param, parse_bool
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
 from mpq.core.task import Item, Score, Stat, Task
 
@@ -92,6 +92,8 @@ class MusdbFolder:
 class SourceSeparation(Task):
     """A Demucs model on MUSDB18-style tracks, scored by SDR and SI-SDR per stem."""
 
+    libraries = ("mpq-audio", "torch", "torchaudio", "demucs", "museval")
+
     name = "source-separation"
     modality = "audio"
     scores: ClassVar[dict[str, Score]] = {
@@ -105,38 +107,31 @@ class SourceSeparation(Task):
         ),
     }
 
+    parameters = (
+        Param("segment", float, None, low=0.0, help="seconds per chunk (auto: the model's own)"),
+        Param("overlap", float, 0.25, low=0.0, high=0.99, help="overlap of chunks, as demucs"),
+        Param("shifts", int, 0, low=0, help="random time shifts averaged (seeded per track)"),
+        Param("sdr_window", float, SDR_WINDOW_S, low=0.01, help="seconds per SDR frame"),
+        Param("sdr_hop", float, None, low=0.01, help="seconds between SDR frames (auto: window)"),
+    )
+
     def __init__(
         self,
         model: str = "htdemucs",
         dataset: str | Any = "",
         split: str = "test",
-        image_key: str | None = None,
-        label_key: str | None = None,
-        segment: float | str | None = None,
-        overlap: float | str = 0.25,
-        shifts: int | str = 0,
-        sdr_window: float | str = SDR_WINDOW_S,
-        sdr_hop: float | str | None = None,
         trust_remote_code: bool | str = False,
+        **options: Any,
     ) -> None:
-        del image_key, label_key  # accepted for a uniform command line; items have no keys
+        values = self.parse_options(options)
         self.model_spec = str(model)
         self.split = str(split)
-        self.segment = None if segment in (None, "", "none") else float(segment)
-        self.overlap = float(overlap)
-        self.shifts = int(shifts)
-        self.sdr_window = float(sdr_window)
-        self.sdr_hop = self.sdr_window if sdr_hop in (None, "", "none") else float(sdr_hop)
-        for name, seconds in (("sdr_window", self.sdr_window), ("sdr_hop", self.sdr_hop)):
-            if not (math.isfinite(seconds) and seconds > 0):
-                raise MpqError(f"{name} must be a positive number of seconds, got {seconds}")
-        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
-        if not 0.0 <= self.overlap < 1.0:
-            raise MpqError(f"overlap must be in [0, 1), got {self.overlap}")
-        if self.segment is not None and self.segment <= 0:
-            raise MpqError(f"segment must be a positive number of seconds, got {self.segment}")
-        if self.shifts < 0:
-            raise MpqError(f"shifts must be >= 0, got {self.shifts}")
+        self.segment = values["segment"] or None
+        self.overlap = values["overlap"]
+        self.shifts = values["shifts"]
+        self.sdr_window = values["sdr_window"]
+        self.sdr_hop = values["sdr_hop"] or self.sdr_window
+        self.trust_remote_code = parse_bool(trust_remote_code, "trust_remote_code")
         if isinstance(dataset, str):
             if not dataset.startswith(MUSDB_PREFIX):
                 raise MpqError(

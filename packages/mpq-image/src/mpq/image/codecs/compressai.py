@@ -37,6 +37,8 @@ _LENGTH = struct.Struct("<I")
 class CompressAICodec(Codec):
     """One zoo architecture; subclasses give its zoo name and quality range."""
 
+    libraries = ("mpq-image", "compressai", "torch")
+
     modality = "image"
     version = "1"
     architecture: ClassVar[str]

@@ -49,6 +49,7 @@ DOWNLOAD_TIMEOUT_S = 60
 
 
 class HiFiC(Codec):
+    libraries = ("mpq-image", "tensorflow", "tensorflow-compression")
     name = "hific"
     modality = "image"
     version = "1"

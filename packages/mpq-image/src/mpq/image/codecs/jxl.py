@@ -17,6 +17,7 @@ from mpq.image.codecs.pillow import check_image
 
 
 class JPEGXL(Codec):
+    libraries = ("mpq-image", "imagecodecs")
     name = "jpegxl"
     modality = "image"
     description = "JPEG XL (libjxl through imagecodecs), lossy VarDCT"

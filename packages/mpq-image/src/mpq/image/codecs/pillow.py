@@ -37,6 +37,8 @@ def _describe(data: Any) -> str:
 class PillowCodec(Codec):
     """One Pillow format; subclasses name the format and map parameters to save() options."""
 
+    libraries = ("mpq-image", "pillow")
+
     modality = "image"
     format: ClassVar[str]
 

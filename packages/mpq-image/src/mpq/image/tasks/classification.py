@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from mpq.core.errors import MpqError
-from mpq.core.options import flag
+from mpq.core.params import Param, parse_bool
 from mpq.core.task import Item, Score, Stat, Task
 from mpq.image.datasets import ImageDataset, open_dataset
 from mpq.image.models import Classifier, classifier_labels, load_classifier
@@ -39,6 +39,8 @@ SHOWN_PROBLEMS = 5
 class ImageClassification(Task):
     """A classifier on an image dataset, scored by top-1 accuracy and agreement."""
 
+    libraries = ("mpq-image", "torch", "transformers", "datasets", "pillow")
+
     name = "image-classification"
     modality = "image"
     scores: ClassVar[dict[str, Score]] = {
@@ -46,18 +48,23 @@ class ImageClassification(Task):
         "agreement": Score("mean", ("agree",), "Top-1 agreement with the uncompressed prediction"),
     }
 
+    parameters = (
+        Param("image_key", str, "", help="the dataset's image column (default: its Image column)"),
+        Param("label_key", str, "", help="the label column (default: its ClassLabel column)"),
+    )
+
     def __init__(
         self,
         model: str,
         dataset: str | ImageDataset,
         split: str = "validation",
-        image_key: str | None = None,
-        label_key: str | None = None,
         trust_remote_code: bool | str = False,
+        **options: Any,
     ) -> None:
+        values = self.parse_options(options)
         self.model = str(model)
         self.split = str(split)
-        self.trust_remote_code = flag(trust_remote_code, "trust_remote_code")
+        self.trust_remote_code = parse_bool(trust_remote_code, "trust_remote_code")
         self.id2label = classifier_labels(self.model, self.trust_remote_code)
         if sorted(self.id2label) != list(range(len(self.id2label))):
             raise MpqError(f"model {self.model!r}: class ids must be 0..N-1 (logit positions).")
@@ -66,8 +73,8 @@ class ImageClassification(Task):
             self.dataset = open_dataset(
                 self.dataset_name,
                 self.split,
-                image_key or None,
-                label_key or None,
+                values["image_key"] or None,
+                values["label_key"] or None,
                 self.trust_remote_code,
             )
         else:

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from mpq.core.errors import MpqError
+from mpq.core.params import Param, parse_bool
 from mpq.core.registry import PYTHON_PREFIX, load_python_path
 from mpq.core.task import Item, Score, Stat, Task
 from mpq.image.datasets import HubDataset, ImageDataset, open_dataset
@@ -48,6 +49,8 @@ class SemanticSegmentation(Task):
     ``config.num_labels`` is the class count, and a transformers-style image processor.
     """
 
+    libraries = ("mpq-image", "torch", "transformers", "datasets", "pillow")
+
     name = "semantic-segmentation"
     modality = "image"
     scores: ClassVar[dict[str, Score]] = {
@@ -62,23 +65,33 @@ class SemanticSegmentation(Task):
         ),
     }
 
+    parameters = (
+        Param("image_key", str, "", help="the dataset's image column (default: its Image column)"),
+        Param("label_key", str, "", help="the label-map column (default: annotation)"),
+        Param(
+            "reduce_labels",
+            bool,
+            None,
+            help="map 0 to ignored and k to k-1 (auto: as the model's processor was trained)",
+        ),
+    )
+
     def __init__(
         self,
         model: str,
         dataset: str | ImageDataset,
         split: str = "validation",
-        image_key: str | None = None,
-        label_key: str | None = None,
-        reduce_labels: bool | str | None = None,
         trust_remote_code: bool | str = False,
+        **options: Any,
     ) -> None:
+        values = self.parse_options(options)
         self.model_id = str(model)
         self.dataset_spec = dataset
         self.split = str(split)
-        self.image_key = image_key or None
-        self.label_key = label_key or None
-        self.requested_reduce_labels = _optional_bool(reduce_labels, "reduce_labels")
-        self.trust_remote_code = bool(_optional_bool(trust_remote_code, "trust_remote_code"))
+        self.image_key = values["image_key"] or None
+        self.label_key = values["label_key"] or None
+        self.requested_reduce_labels = values["reduce_labels"]
+        self.trust_remote_code = parse_bool(trust_remote_code, "trust_remote_code")
         self._model: Any = None
         self._device = "cpu"
         self._processor_options: dict[str, Any] = {}
@@ -312,17 +325,3 @@ def label_map_column(features: Any, image_key: str) -> str | None:
         if name != image_key and type(feature).__name__ == "Image":
             return name
     return None
-
-
-def _optional_bool(value: Any, name: str) -> bool | None:
-    """Booleans from the command line ('true', '0', ...); None, '' and 'auto' mean unset."""
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("", "auto", "none"):
-        return None
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name} must be true or false (or auto), got {value!r}")

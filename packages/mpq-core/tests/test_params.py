@@ -1,7 +1,7 @@
 import pytest
 
 from mpq.core.errors import ParameterError
-from mpq.core.options import flag
+from mpq.core.params import parse_bool as flag
 
 
 @pytest.mark.parametrize(
