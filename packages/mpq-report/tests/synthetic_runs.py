@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from mpq.core.records import SCHEMA_VERSION
@@ -75,3 +76,19 @@ def _row(task, dataset, item, setting, codec, rate, correct, psnr=None):
             row.update(kbps=value, samples=16000, sample_rate=16000, bits=int(value * 1000))
         row["metric.psnr"] = psnr
     return row
+
+
+def compile_latex(folder: Path, body: str, columns: str = "twocolumn") -> str:
+    """pdflatex an article holding `body`; returns the log (asserts the PDF was made)."""
+    doc = folder / "doc.tex"
+    doc.write_text(
+        f"\\documentclass[{columns}]{{article}}\\usepackage{{booktabs}}\\usepackage{{graphicx}}"
+        f"\\begin{{document}}{body}\\end{{document}}"
+    )
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=folder, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (folder / "doc.pdf").stat().st_size > 1000
+    return (folder / "doc.log").read_text(errors="replace")

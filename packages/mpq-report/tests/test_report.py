@@ -1,13 +1,12 @@
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from synthetic_runs import write_run
+from synthetic_runs import compile_latex, write_run
 
 from mpq.core.aggregate import aggregate
 from mpq.core.errors import MpqError
@@ -45,18 +44,31 @@ def test_points_carry_known_means_rates_and_core_cis(image_run):
     assert jpeg[2].summary.metrics["psnr"].value == pytest.approx(30.0)
 
 
-def test_paper_table_layout_values_and_bold_best(image_run):
+def test_paper_table_compares_codecs_at_a_common_rate(image_run):
     report = prepare([image_run], ReportOptions(resamples=0))
     table = paper_table(report.experiments)
-    assert table.columns == ["Task / dataset", "Score", "Uncompressed", "jpeg", "webp"]
-    (row,) = table.rows
-    assert [c.text for c in row] == [
-        "classify / beans [bpp]", "Top-1 accuracy", "0.960", "0.400 (0.080)", "0.400 (0.064)",
-    ]  # fmt: skip
+    assert table.columns == ["Task / dataset", "Score", "n", "Uncompressed", "jpeg", "webp"]
+    scores, rates = table.rows
+    # 0.08 bpp is the lowest rate both reach: measured on JPEG, interpolated on WebP.
+    assert [c.text for c in scores[:5]] == ["classify", "Top-1 accuracy", "50", "0.960", "0.400"]
+    assert (scores[4].mark, scores[5].mark) == ("", "dagger")
+    assert [c.text for c in rates] == ["beans", "rate (bpp)", "", "", "0.080", "0.080"]
+    assert "0.080 bpp, the lowest rate every codec reaches" in table.caption
+    assert not any(c.bold for c in scores)  # no intervals (resamples=0): no claim of a winner
     chosen = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"])
-    cells = chosen.rows[0]
-    assert cells[3].text == "0.800 (0.320)" and cells[3].bold
-    assert cells[4].text == "0.600 (0.128)" and not cells[4].bold
+    scores, rates = chosen.rows
+    assert [c.text for c in scores[4:]] == ["0.800", "0.600"]
+    assert [c.text for c in rates[4:]] == ["0.320", "0.128"]
+
+
+@pytest.mark.parametrize(("n", "bold"), [(50, False), (400, True)])
+def test_bold_only_where_the_interval_clears_the_runner_up(tmp_path, n, bold):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG, "webp": WEBP}, n=n)
+    report = prepare([run], ReportOptions(resamples=500))
+    scores, _ = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"]).rows
+    # 0.8 vs 0.6 correct: the 95% intervals overlap over 50 items and separate over 400.
+    assert (scores[4].bold, scores[5].bold) == (bold, False)
+    assert scores[2].text == str(n)
 
 
 def test_bd_rows_give_the_known_answer(image_run):
@@ -105,23 +117,14 @@ def test_png_is_a_real_plot_in_the_report_palette(image_run, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
-def test_tables_compile_with_latex(image_run, tmp_path):
+@pytest.mark.parametrize("columns", ["twocolumn", "onecolumn"])
+def test_tables_compile_and_fit_the_page(image_run, tmp_path, columns):
     report = prepare([image_run], ReportOptions(resamples=50))
     report.experiments[0].task = "class_ify & 100% #1"  # names that need escaping
-    body = to_latex(paper_table(report.experiments)) + to_latex(
-        points_table(report.experiments), long=True
-    )
-    doc = tmp_path / "doc.tex"
-    doc.write_text(
-        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
-        f"\\begin{{document}}{body}\\end{{document}}"
-    )
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+    body = to_latex(report.paper()) + to_latex(points_table(report.experiments), wide=True)
+    log = compile_latex(tmp_path, body, columns)
+    assert "Overfull \\hbox" not in log, log[log.find("Overfull") - 200 :][:800]
+    assert "class\\_ify" in (tmp_path / "doc.tex").read_text()
 
 
 def test_merging_identical_runs_keeps_one_row_per_key(image_run, tmp_path):
@@ -198,9 +201,11 @@ def test_cli_commands(image_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Report written" in result.output
     result = runner.invoke(
-        main, ["table", str(image_run), "--resamples", "0", "--point", "jpeg:quality=50"]
-    )
-    assert "\\toprule" in result.output and "\\textbf{0.800 (0.320)}" in result.output
+        main,
+        ["table", str(image_run), "--resamples", "0", "--point", "jpeg:quality=50", "--format",
+         "latex"],
+    )  # fmt: skip
+    assert "\\toprule" in result.output and "0.800 & 0.464$^\\dagger$" in result.output
     result = runner.invoke(main, ["bd", str(image_run), "--anchor", "webp"])
     assert "| classify / beans | accuracy | webp | jpeg | 25.00 |" in result.output
     result = runner.invoke(

@@ -7,12 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mpq.core.errors import MpqError
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
 from mpq.report.curves import Palette, save, score_vs_metric, versus_rate
-from mpq.report.load import filter_table, load_runs
+from mpq.report.load import check_present, filter_table, load_runs, matching_settings
+from mpq.report.matched import parse_at_rate
+from mpq.report.notes import Notes
 from mpq.report.points import Experiment, experiments, label, score_of
 from mpq.report.tables import (
+    Table,
     bd_table,
     correlation_table,
     paper_table,
@@ -20,6 +24,8 @@ from mpq.report.tables import (
     to_latex,
     to_markdown,
 )
+
+WIDE = ("points", "bd")  # tables set across both columns of a two-column paper
 
 
 @dataclass
@@ -29,6 +35,8 @@ class ReportOptions:
     codecs: Sequence[str] = ()
     metrics: Sequence[str] = ()
     points: Sequence[str] = ()
+    score: str | None = None
+    at_rate: Sequence[str] = ()
     anchor: str | None = None
     method: str = "akima"
     min_overlap: float = DEFAULT_MIN_OVERLAP
@@ -42,7 +50,17 @@ class Report:
     experiments: list[Experiment]
     palette: Palette
     options: ReportOptions
-    notes: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
+    points: list[str] = field(default_factory=list)  # --point settings, as the runs spell them
+
+    def paper(self) -> Table:
+        return paper_table(
+            self.experiments,
+            self.points,
+            self.options.score,
+            parse_at_rate(self.options.at_rate),
+            self.options.method,
+        )
 
 
 def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
@@ -50,16 +68,38 @@ def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
     runs = load_runs(paths)
     runs.table = filter_table(runs.table, options.tasks, options.datasets, options.codecs)
     exps = experiments(runs, options.resamples, options.seed)
-    notes = list(runs.notes)
+    notes = Notes(runs.notes)
     for e in exps:
-        if e.failed_only:
-            notes.append(f"{e.title}: every row failed for {', '.join(e.failed_only)}; left out.")
+        for setting in e.failed_only:
+            notes.add("every row failed for {cases}; left out.", f"{setting} ({e.title})")
         if not e.points:
-            notes.append(f"{e.title}: no compressed setting has a successful row; no curves.")
-        if options.metrics:
+            notes.add("no compressed setting has a successful row; no curves", e.title)
+    check_present("--metric", options.metrics, {m for e in exps for m in e.metrics})
+    if options.metrics:
+        for e in exps:
             e.metrics = {k: v for k, v in e.metrics.items() if k in options.metrics}
+    curves = {p.curve for e in exps for p in e.points}
+    if options.anchor is not None and _anchor(dict.fromkeys(curves), options.anchor) is None:
+        check_present("--anchor", [options.anchor], {label(c) for c in curves})
+    if options.score is not None:
+        check_present("--score", [options.score], {s for e in exps for s in e.scores})
     palette = Palette([p.curve for e in exps for p in e.points])
-    return Report(exps, palette, options, notes)
+    return Report(exps, palette, options, notes, _points(exps, options.points))
+
+
+def _points(exps: list[Experiment], specs: Sequence[str]) -> list[str]:
+    """--point specs as the runs' setting names; a spec that matches nothing is an error."""
+    settings = {p.setting for e in exps for p in e.points}
+    chosen = []
+    for spec in specs:
+        found = matching_settings(spec, settings)
+        if not found:
+            raise MpqError(
+                f"--point {spec!r} matches no setting of these runs; they hold:"
+                f" {', '.join(sorted(settings))}."
+            )
+        chosen += found
+    return chosen
 
 
 def figures(report: Report, out: Path) -> list[Path]:
@@ -88,7 +128,7 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
             continue
         anchor = _anchor(curves, options.anchor)
         if anchor is None:
-            report.notes.append(f"{e.title}: no curve matches --anchor {options.anchor!r}.")
+            report.notes.add("--anchor matches no curve of these experiments", e.title)
             continue
         for measure in [*e.scores, *e.metrics]:
             base = _curve_values(curves[anchor], measure)
@@ -101,10 +141,8 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
                     metric = bd_metric(base, test, options.method, options.min_overlap)
                 for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
                     if delta.reason:
-                        report.notes.append(
-                            f"{e.title}, {measure}, {label(curve)} vs {label(anchor)}: {kind}"
-                            f" not computed ({delta.reason})."
-                        )
+                        case = f"{e.title}, {measure}: {label(curve)} vs {label(anchor)}, {kind}"
+                        report.notes.add_bd(delta.reason, case)
                 rows.append((e.title, measure, anchor, curve, rate, metric))
     return rows
 
@@ -128,14 +166,14 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     report = prepare(paths, options)
     figure_paths = figures(report, out / "figures")
     tables = {
-        "paper": paper_table(report.experiments, list(options.points)),
+        "paper": report.paper(),
         "points": points_table(report.experiments),
         "bd": bd_table(bd_rows(report), options.method),
         "correlation": correlation_table(correlation_rows(report)),
     }
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        (out / "tables" / f"{name}.tex").write_text(to_latex(table, long=name == "points"))
+        (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
     summary = out / "summary.md"
     summary.write_text(_summary(report, tables, figure_paths, out))
     return summary

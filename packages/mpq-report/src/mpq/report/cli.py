@@ -15,10 +15,18 @@ import click
 from mpq.core.cli import friendly_errors
 from mpq.report import build as builder
 from mpq.report.bd import METHODS
-from mpq.report.tables import bd_table, paper_table, points_table, to_latex, to_markdown
+from mpq.report.tables import Table, bd_table, points_table, to_latex, to_markdown
 
 RUN_DIRS = click.argument(
     "run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR..."
+)
+FORMAT = click.option(
+    "--format",
+    "form",
+    type=click.Choice(["markdown", "latex"]),
+    default="markdown",
+    show_default=True,
+    help="markdown to read in a terminal; latex (booktabs) for a paper.",
 )
 
 
@@ -31,9 +39,18 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--codec", "codecs", multiple=True, help="Keep only this codec; repeatable."),
         click.option("--metric", "metrics", multiple=True,
                      help="Only this similarity metric (repeatable; default all)."),
-        click.option("--point", "points", multiple=True, metavar="SETTING",
-                     help="Operating point of a codec in the paper table, e.g. 'jpeg:quality=5'"
-                     " (default: each curve's lowest-rate setting)."),
+        click.option("--point", "points", multiple=True, metavar="SPEC",
+                     help="Show this measured setting of a codec in the paper table instead of"
+                     " its score at the common rate, written as for --codec of a run"
+                     " ('jpeg:quality=5', 'mp3:bitrate=16k'); repeatable."),
+        click.option("--score", default=None, metavar="NAME",
+                     help="Score of the paper table (default: each task's primary score, its"
+                     " first score that is not an agreement with the uncompressed prediction)."),
+        click.option("--at-rate", "at_rate", multiple=True, metavar="[TASK[/DATASET]=]RATE",
+                     help="Common rate of the paper table, in the experiment's unit (bpp or"
+                     " kbps), for every experiment or one; repeatable (default: the run's rate"
+                     " target when every codec is readable there, else the lowest rate every"
+                     " codec reaches)."),
         click.option("--anchor", default=None,
                      help="Curve the BD deltas are measured against (default: the first codec"
                      " of each run)."),
@@ -100,23 +117,18 @@ def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
     type=click.Choice(["paper", "points"]),
     default="paper",
     show_default=True,
-    help="paper: one column per codec at its operating point; points: every point.",
+    help="paper: each codec's score at a common rate; points: every operating point.",
 )
-@click.option(
-    "--format", "form", type=click.Choice(["latex", "markdown"]), default="latex", show_default=True
-)
+@FORMAT
 @report_options
 @friendly_errors
 @_show_warnings
 def table(run_dirs: tuple[Path, ...], kind: str, form: str, **kwargs: Any) -> None:
     """Print one table."""
     report = builder.prepare(run_dirs, _options(kwargs))
-    data = (
-        paper_table(report.experiments, list(report.options.points))
-        if kind == "paper"
-        else points_table(report.experiments)
-    )
-    click.echo(to_latex(data, long=kind == "points") if form == "latex" else to_markdown(data))
+    data = report.paper() if kind == "paper" else points_table(report.experiments)
+    _print(data, form, wide=kind == "points")
+    _print_notes(report)
 
 
 @main.command()
@@ -138,13 +150,7 @@ def plot(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
 
 @main.command()
 @RUN_DIRS
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(["latex", "markdown"]),
-    default="markdown",
-    show_default=True,
-)
+@FORMAT
 @report_options
 @friendly_errors
 @_show_warnings
@@ -152,7 +158,15 @@ def bd(run_dirs: tuple[Path, ...], form: str, **kwargs: Any) -> None:
     """Print BD-rate and BD-metric of every codec vs the anchor."""
     report = builder.prepare(run_dirs, _options(kwargs))
     data = bd_table(builder.bd_rows(report), report.options.method)
-    click.echo(to_latex(data) if form == "latex" else to_markdown(data))
+    _print(data, form, wide=True)
+    _print_notes(report)
+
+
+def _print(data: Table, form: str, wide: bool) -> None:
+    click.echo(to_latex(data, wide=wide) if form == "latex" else to_markdown(data))
+
+
+def _print_notes(report: builder.Report) -> None:
+    sys.stdout.flush()
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
-    sys.stdout.flush()

@@ -18,11 +18,14 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
-from mpq.report.points import Experiment, label, score_of
+from mpq.report.points import Experiment, Point, label, score_of
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-RATE_LABELS = {"bpp": "rate (bits per pixel)", "kbps": "rate (kbit/s)"}
+RATE_LABELS = {"bpp": "rate (bpp)", "kbps": "rate (kbps)"}
+TARGET_MARKER = "*"  # rate-targeted operating points: the curve's colour, this marker, no line
+TARGET_SIZE = 9
+DECIBEL_NAMES = ("psnr", "sdr")  # scores and metrics measured in dB (SI-SDR, SDR, PSNR)
 STYLE = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -80,6 +83,14 @@ def versus_rate(
             value, low, high = _values([score_of(p.summary, name) for p in points])
             ax.plot(rates, value, marker=marker, color=color, label=label(curve))
             ax.fill_between(rates, low, high, color=color, alpha=0.18, linewidth=0)
+        for point in experiment.targets():
+            color, _ = palette[point.curve]
+            value, low, high = _values([score_of(point.summary, name)])
+            ax.errorbar(
+                [point.rate], value, yerr=np.vstack([value - low, high - value]),
+                fmt=TARGET_MARKER, markersize=TARGET_SIZE, color=color, elinewidth=0.6,
+                capsize=1.5, label=target_label(point),
+            )  # fmt: skip
         reference = experiment.reference and experiment.reference.scores.get(name)
         if reference:
             ax.axhline(
@@ -102,13 +113,15 @@ def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Pa
     """Each operating point as (similarity, task score): does the metric track the task?"""
     with matplotlib.rc_context(STYLE):
         fig, ax = _figure()
-        for curve, points in experiment.curves().items():
-            color, marker = palette[curve]
+        groups = [(c, points, palette[c][1]) for c, points in experiment.curves().items()]
+        groups += [(p.curve, [p], TARGET_MARKER) for p in experiment.targets()]
+        for curve, points, marker in groups:
             x, _, _ = _values([p.summary.metrics.get(metric) for p in points])
             y, low, high = _values([p.summary.scores.get(score) for p in points])
-            errors = np.vstack([y - low, high - y])
             ax.errorbar(
-                x, y, yerr=errors, fmt=marker, color=color, label=label(curve),
+                x, y, yerr=np.vstack([y - low, high - y]), fmt=marker, color=palette[curve][0],
+                label=target_label(points[0]) if points[0].is_target else label(curve),
+                markersize=TARGET_SIZE if points[0].is_target else None,
                 elinewidth=0.6, capsize=1.5,
             )  # fmt: skip
         ax.set_xlabel(_axis_label(experiment, metric))
@@ -128,6 +141,16 @@ def _log_axis(ax) -> None:
     )
 
 
+def target_label(point: Point) -> str:
+    unit, value = point.target
+    return f"{label(point.curve)} @ {value:g} {unit} target"
+
+
+def unit_of(name: str) -> str:
+    """The unit of a score or metric by its name: dB for PSNR- and SDR-like ones, else none."""
+    return "dB" if any(part in name.lower() for part in DECIBEL_NAMES) else ""
+
+
 def _axis_label(experiment: Experiment, name: str) -> str:
     if name in experiment.scores:
         info = experiment.scores[name]
@@ -135,8 +158,9 @@ def _axis_label(experiment: Experiment, name: str) -> str:
     else:
         info = experiment.metrics.get(name, {})
         text = name.upper() if len(name) <= 6 else name
+    unit = unit_of(name)
     arrow = "higher is better" if info.get("higher_is_better", True) else "lower is better"
-    return textwrap.fill(f"{text} ({arrow})", LABEL_WIDTH)
+    return textwrap.fill(f"{text}{f' ({unit})' if unit else ''}, {arrow}", LABEL_WIDTH)
 
 
 def save(fig: Figure, folder: Path, stem: str) -> list[Path]:

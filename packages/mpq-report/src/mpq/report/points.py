@@ -2,7 +2,10 @@
 
 Aggregation is core's (`mpq.core.summary`); this module groups settings into experiments and
 curves. A curve is one codec with its fixed non-knob parameters (``jpeg:subsampling=444``);
-its points are the settings that vary the rate knob or target a rate, ordered by rate.
+its points are the settings that vary the rate knob, ordered by rate. A rate-targeted setting
+(``jpeg:bpp=0.25``: rows with ``target_unit`` set) is an operating point of its own: its knob
+value differs per item, so its mean rate and score are not a point of the knob curve, and mixing
+them in makes the curve zig-zag.
 """
 
 from __future__ import annotations
@@ -27,10 +30,15 @@ class Point:
     setting: str
     curve: str
     summary: SettingSummary
+    target: tuple[str, float] | None = None  # (unit, value) of a rate-targeted setting
 
     @property
     def rate(self) -> float:
         return self.summary.mean_rate
+
+    @property
+    def is_target(self) -> bool:
+        return self.target is not None
 
 
 @dataclass
@@ -50,10 +58,16 @@ class Experiment:
         return f"{self.task} / {self.dataset}"
 
     def curves(self) -> dict[str, list[Point]]:
+        """Knob settings per curve, by rate; rate-targeted points never join a curve."""
         curves: dict[str, list[Point]] = {}
         for point in self.points:
-            curves.setdefault(point.curve, []).append(point)
+            if not point.is_target:
+                curves.setdefault(point.curve, []).append(point)
         return {name: sorted(ps, key=lambda p: p.rate) for name, ps in curves.items()}
+
+    def targets(self) -> list[Point]:
+        """Rate-targeted operating points, by curve then target."""
+        return sorted((p for p in self.points if p.is_target), key=lambda p: (p.curve, p.target))
 
 
 def experiments(runs: Runs, resamples: int = 1000, seed: int = 0) -> list[Experiment]:
@@ -108,6 +122,7 @@ def _experiment(
         None,
     )
     knobs = manifest.get("codec_knobs", {})
+    targets = _targets(rows)
     for summary in summaries:
         if summary.n_ok == 0:
             experiment.failed_only.append(summary.setting)
@@ -115,8 +130,19 @@ def _experiment(
             experiment.reference = summary
         else:
             curve = curve_of(summary.setting, summary.codec, knobs.get(summary.codec))
-            experiment.points.append(Point(summary.setting, curve, summary))
+            experiment.points.append(
+                Point(summary.setting, curve, summary, targets.get(summary.setting))
+            )
     return experiment
+
+
+def _targets(rows: pa.Table) -> dict[str, tuple[str, float]]:
+    """setting -> (unit, value) for every setting whose rows record a rate target."""
+    if "target_unit" not in rows.column_names:
+        return {}
+    targeted = rows.filter(pc.is_valid(rows.column("target_unit")))
+    values = [targeted.column(c).to_pylist() for c in ("setting", "target_unit", "target_value")]
+    return {setting: (unit, float(value)) for setting, unit, value in zip(*values, strict=True)}
 
 
 def curve_of(setting: str, codec: str, knob: str | None) -> str:

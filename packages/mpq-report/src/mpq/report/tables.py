@@ -1,22 +1,40 @@
 """Tables as data, rendered to LaTeX (booktabs) or Markdown.
 
-- `paper_table`: the seed paper's layout. Rows are experiments (task / dataset), columns the
-  uncompressed baseline and each codec at its operating point; a cell is "score (rate)", the best
-  compressed score of a row in bold.
+- `paper_table`: rows experiments, columns codecs; each cell the task's primary score at one
+  common rate per experiment (`mpq.report.matched`), the rate below it, n items, bold only where
+  the best score's CI clears the runner-up's.
 - `points_table`: every operating point with n, rates (mean of items and pooled), each score with
   its 95% CI and each similarity mean.
 - `bd_table`, `correlation_table`: BD deltas vs an anchor curve; metric-score correlations.
+
+LaTeX output must fit the text width of one- and two-column articles: tables are compact
+(two-line cells instead of wide ones, short labels, small type) and a table still wider than the
+line is scaled down to it (measured in a box, so narrow tables keep their type size). Long tables
+are split into floats of at most `ROWS_PER_FLOAT` rows instead of longtable, which two-column
+documents cannot hold.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mpq.core.aggregate import Aggregate
 from mpq.report.bd import Delta
 from mpq.report.correlation import Correlation
-from mpq.report.points import Experiment, Point, best_index, label
+from mpq.report.matched import (
+    INTERPOLATED,
+    MEASURED,
+    TARGETED,
+    AtRate,
+    chosen_rate,
+    clear_winner,
+    columns_of,
+    primary_score,
+    score_at,
+)
+from mpq.report.points import Experiment, label, score_of
 
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -29,13 +47,25 @@ LATEX_SPECIALS = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "\u2020": r"\dag{}",
+    "\u2021": r"\ddag{}",
 }
+ROWS_PER_FLOAT = 40
+# \mpqfit{...}: its argument as is when it fits the line, else scaled to the line width.
+FIT = (
+    r"\ifdefined\mpqbox\else\newsavebox{\mpqbox}\fi"
+    r"\providecommand{\mpqfit}[1]{\sbox{\mpqbox}{#1}\ifdim\wd\mpqbox>\linewidth"
+    r"\resizebox{\linewidth}{!}{\usebox{\mpqbox}}\else\usebox{\mpqbox}\fi}"
+)
+PACKAGES = r"% Needs \usepackage{booktabs} and \usepackage{graphicx}."
 
 
 @dataclass
 class Cell:
     text: str
     bold: bool = False
+    mark: str = ""  # "dagger" or "ddagger": how a matched-rate score was obtained
+    small: bool = False  # a secondary line (the rate under a score)
 
 
 @dataclass
@@ -66,51 +96,112 @@ def fmt_ci(aggregate: Aggregate | None, digits: int = 3) -> str:
     return f"{fmt(aggregate.value, digits)} [{low}, {high}]"
 
 
-def operating_points(experiment: Experiment, chosen: list[str]) -> dict[str, Point]:
-    """Each curve's chosen setting, else its lowest-rate point (the study's very-low-rate end)."""
-    out = {}
-    for curve, points in experiment.curves().items():
-        picked = [p for p in points if p.setting in chosen]
-        out[curve] = picked[0] if picked else points[0]
-    return out
+def paper_table(
+    experiments: list[Experiment],
+    chosen: Sequence[str] = (),
+    score: str | None = None,
+    at_rate: dict[str, float] | None = None,
+    method: str = "akima",
+) -> Table:
+    """Rows experiments, columns codecs: each codec's task score at one common rate per row.
 
-
-def paper_table(experiments: list[Experiment], chosen: list[str] = ()) -> Table:
-    curves = sorted({p.curve for e in experiments for p in e.points})
+    A row pair per experiment: the scores, then the rate each one stands at. `chosen` settings
+    (``--point``) replace a codec's matched-rate score by that measured point.
+    """
+    columns = sorted({c for e in experiments for c in columns_of(e)})
     table = Table(
-        ["Task / dataset", "Score", "Uncompressed", *[label(c) for c in curves]],
-        caption="Task score (rate) of each codec at its operating point"
-        + ("" if chosen else " (its lowest-rate setting)")
-        + "; best compressed score per row in bold.",
+        ["Task / dataset", "Score", "n", "Uncompressed", *[label(c) for c in columns]],
         label="tab:mpq-paper",
-        align="ll" + "r" * (len(curves) + 1),
+        align="llrr" + "r" * len(columns),
     )
+    marks = set()
     for experiment in experiments:
-        if not experiment.scores:
+        name = primary_score(experiment, score)
+        if name is None:
             continue
-        name, info = next(iter(experiment.scores.items()))
-        points = operating_points(experiment, list(chosen))
-        values = [
-            points[c].summary.scores[name].value
-            if c in points and name in points[c].summary.scores
-            else None
-            for c in curves
-        ]
-        best = best_index(values, info.get("higher_is_better", True))
+        info = experiment.scores[name]
+        rate, _ = chosen_rate(experiment, at_rate or {})
+        cells = [_paper_cell(experiment, c, name, rate, chosen, method) for c in columns]
+        winner = clear_winner(cells, info.get("higher_is_better", True))
         reference = experiment.reference.scores.get(name) if experiment.reference else None
-        row = [
-            Cell(f"{experiment.title} [{experiment.rate_unit}]"),
-            Cell(info.get("label", name)),
+        counts = sorted({c.score.n for c in cells if c is not None})
+        scored = [
+            Cell(experiment.task),
+            Cell(short_label(info.get("label", name))),
+            Cell(_counts(([reference.n] if reference else []) + counts)),
             Cell(fmt(reference.value if reference else None)),
         ]
-        for i, curve in enumerate(curves):
-            if values[i] is None:
-                row.append(Cell("--"))
-            else:
-                rate = fmt(points[curve].rate)
-                row.append(Cell(f"{fmt(values[i])} ({rate})", bold=i == best))
-        table.rows.append(row)
+        rates = [Cell(experiment.dataset), Cell(f"rate ({experiment.rate_unit})"), Cell(""),
+                 Cell("")]  # fmt: skip
+        for i, cell in enumerate(cells):
+            if cell is None:
+                scored.append(Cell("--"))
+                rates.append(Cell(""))
+                continue
+            mark = MARKS.get(cell.how, "")
+            marks.add(cell.how)
+            scored.append(Cell(fmt(cell.score.value), bold=i == winner, mark=mark))
+            rates.append(Cell(fmt(cell.rate), small=True))
+        table.rows += [scored, rates]
+    table.caption = _paper_caption(experiments, at_rate or {}, bool(chosen), marks, method)
     return table
+
+
+MARKS = {INTERPOLATED: "dagger", TARGETED: "ddagger"}
+MARK_TEXT = {"dagger": "\u2020", "ddagger": "\u2021"}
+
+
+def _paper_cell(
+    experiment: Experiment,
+    curve: str,
+    name: str,
+    rate: float | None,
+    chosen: Sequence[str],
+    method: str,
+) -> AtRate | None:
+    for point in experiment.points:
+        if point.curve == curve and point.setting in chosen:
+            aggregate = score_of(point.summary, name)
+            return None if aggregate is None else AtRate(aggregate, point.rate, MEASURED)
+    return None if rate is None else score_at(experiment, curve, name, rate, method)
+
+
+def _paper_caption(
+    experiments: list[Experiment],
+    at_rate: dict[str, float],
+    chosen: bool,
+    marks: set[str],
+    method: str,
+) -> str:
+    rates = []
+    for e in experiments:
+        rate, why = chosen_rate(e, at_rate)
+        if rate is not None:
+            rates.append(f"{e.task}: {fmt(rate)} {e.rate_unit}, {why}")
+    text = (
+        "Task score of each codec at a common rate per experiment"
+        + (f" ({'; '.join(rates)})" if rates else "")
+        + ("; --point settings as measured" if chosen else "")
+        + ", with the rate each score stands at below it; n: items scored."
+    )
+    if INTERPOLATED in marks:
+        text += (
+            f" \u2020 interpolated along the codec's quality curve ({method} over log rate, as"
+            " BD-rate)."
+        )
+    if TARGETED in marks:
+        text += " \u2021 the codec's rate-targeted setting."
+    return text + " Bold: best, its 95% CI clear of the runner-up's."
+
+
+def short_label(text: str) -> str:
+    """A score label without its explanation: 'SDR, median over ...' -> 'SDR'."""
+    return text.split(" (")[0].split(",")[0]
+
+
+def _counts(counts: list[int]) -> str:
+    low, high = min(counts, default=0), max(counts, default=0)
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def points_table(experiments: list[Experiment]) -> Table:
@@ -119,26 +210,38 @@ def points_table(experiments: list[Experiment]) -> Table:
     table = Table(
         ["Task / dataset", "Setting", "n", "Failed", "Rate", "Pooled", *scores, *metrics],
         caption="Every operating point: rate as the mean over items and pooled (total bits over"
-        " total pixels or seconds); scores with 95% bootstrap intervals; similarity means.",
+        " total pixels or seconds); scores with 95% bootstrap intervals (n=: items scored, where"
+        " fewer than the n items, e.g. only labelled ones); similarity means. \u2021: a"
+        " rate-targeted setting.",
         label="tab:mpq-points",
         align="ll" + "r" * (4 + len(scores) + len(metrics)),
     )
     for experiment in experiments:
-        summaries = [experiment.reference] if experiment.reference else []
-        summaries += [p.summary for p in sorted(experiment.points, key=lambda p: (p.curve, p.rate))]
-        for s in summaries:
+        points = sorted(experiment.points, key=lambda p: (p.curve, p.is_target, p.rate))
+        rows = [(experiment.reference, False)] if experiment.reference else []
+        rows += [(p.summary, p.is_target) for p in points]
+        for s, targeted in rows:
             row = [
                 Cell(f"{experiment.title} [{experiment.rate_unit}]"),
-                Cell(label(s.setting)),
+                Cell(label(s.setting), mark="ddagger" if targeted else ""),
                 Cell(str(s.n_ok)),
                 Cell(str(s.n_failed)),
                 Cell(fmt(s.mean_rate)),
                 Cell(fmt(s.pooled_rate)),
             ]
-            row += [Cell(fmt_ci(s.scores.get(name))) for name in scores]
-            row += [Cell(fmt_ci(s.metrics.get(name))) for name in metrics]
+            for name in scores:
+                aggregate = s.scores.get(name)
+                text = fmt_ci(aggregate)
+                if aggregate is not None and aggregate.n != s.n_ok:
+                    text += f" n={aggregate.n}"
+                row.append(Cell(text))
+            row += [Cell(fmt(_mean(s.metrics.get(name)))) for name in metrics]
             table.rows.append(row)
     return table
+
+
+def _mean(aggregate: Aggregate | None) -> float | None:
+    return None if aggregate is None else aggregate.value
 
 
 def bd_table(rows: list[tuple[str, str, str, str, Delta, Delta]], method: str) -> Table:
@@ -176,51 +279,55 @@ def correlation_table(rows: list[tuple[str, str, str, Correlation]]) -> Table:
     return table
 
 
-def to_latex(table: Table, long: bool = False) -> str:
-    """booktabs tabular in a table float, or a longtable (needs \\usepackage{longtable})."""
-    head = " & ".join(escape(c) for c in table.columns) + r" \\"
-    body = [
-        " & ".join(rf"\textbf{{{escape(c.text)}}}" if c.bold else escape(c.text) for c in row)
-        + r" \\"
-        for row in table.rows
-    ]
-    caption = escape(table.caption)
-    if long:
-        return "\n".join(
-            [
-                rf"\begin{{longtable}}{{{table.align}}}",
-                rf"\caption{{{caption}}}\label{{{table.label}}} \\",
-                r"\toprule", head, r"\midrule", r"\endfirsthead",
-                r"\toprule", head, r"\midrule", r"\endhead",
-                *body,
-                r"\bottomrule",
-                r"\end{longtable}",
-                "",
-            ]
-        )  # fmt: skip
-    return "\n".join(
-        [
-            r"\begin{table}[t]",
+def to_latex(table: Table, wide: bool = False) -> str:
+    """booktabs tabulars in floats of at most ROWS_PER_FLOAT rows, each fitted to the line.
+
+    wide: a `table*` float (the full text width of a two-column document; a plain float in a
+    one-column one), for tables with many columns.
+    """
+    float_name = "table*" if wide else "table"
+    head = " & ".join(rf"\textbf{{{escape(c)}}}" for c in table.columns) + r" \\"
+    chunks = [
+        table.rows[i : i + ROWS_PER_FLOAT] for i in range(0, len(table.rows), ROWS_PER_FLOAT)
+    ] or [[]]
+    out = [PACKAGES, FIT]
+    for number, rows in enumerate(chunks):
+        caption = escape(table.caption)
+        if number:
+            caption = f"{escape(table.caption.split(';')[0].split('.')[0])} (continued)."
+        out += [
+            rf"\begin{{{float_name}}}[tbp]",
             r"\centering",
-            r"\small",
-            rf"\begin{{tabular}}{{{table.align}}}",
+            r"\footnotesize",
+            r"\setlength{\tabcolsep}{3pt}",
+            rf"\mpqfit{{\begin{{tabular}}{{{table.align}}}",
             r"\toprule",
             head,
             r"\midrule",
-            *body,
+            *(" & ".join(_latex_cell(c) for c in row) + r" \\" for row in rows),
             r"\bottomrule",
-            r"\end{tabular}",
+            r"\end{tabular}}",
             rf"\caption{{{caption}}}",
-            rf"\label{{{table.label}}}",
-            r"\end{table}",
-            "",
+            *([rf"\label{{{table.label}}}"] if not number else []),
+            rf"\end{{{float_name}}}",
         ]
-    )
+    return "\n".join([*out, ""])
+
+
+def _latex_cell(cell: Cell) -> str:
+    text = escape(cell.text)
+    if cell.mark:
+        text += rf"$^\{cell.mark}$"
+    if cell.bold:
+        text = rf"\textbf{{{text}}}"
+    if cell.small:
+        text = rf"{{\scriptsize {text}}}"
+    return text
 
 
 def to_markdown(table: Table) -> str:
     def cell(c: Cell) -> str:
-        text = c.text.replace("|", "\\|")
+        text = c.text.replace("|", "\\|") + MARK_TEXT.get(c.mark, "")
         return f"**{text}**" if c.bold else text
 
     lines = [
