@@ -47,28 +47,29 @@ def test_points_carry_known_means_rates_and_core_cis(image_run):
 def test_paper_table_compares_codecs_at_a_common_rate(image_run):
     report = prepare([image_run], ReportOptions(resamples=0))
     table = paper_table(report.experiments)
-    assert table.columns == ["Task / dataset", "Score", "n", "Uncompressed", "jpeg", "webp"]
-    scores, rates = table.rows
+    assert table.columns == ["", "Original", "jpeg", "webp"]
+    title, scores, rates = table.rows
+    assert title[0].span and title[0].text == "classify / beans: Top-1 accuracy, n = 50"
     # 0.08 bpp is the lowest rate both reach: measured on JPEG, interpolated on WebP.
-    assert [c.text for c in scores[:5]] == ["classify", "Top-1 accuracy", "50", "0.960", "0.400"]
-    assert (scores[4].mark, scores[5].mark) == ("", "dagger")
-    assert [c.text for c in rates] == ["beans", "rate (bpp)", "", "", "0.080", "0.080"]
+    assert [c.text for c in scores[:3]] == ["score", "0.960", "0.400"]
+    assert (scores[2].mark, scores[3].mark) == ("", "dagger")
+    assert [c.text for c in rates] == ["rate (bpp)", "", "0.080", "0.080"]
     assert "0.080 bpp, the lowest rate every codec reaches" in table.caption
     assert not any(c.bold for c in scores)  # no intervals (resamples=0): no claim of a winner
     chosen = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"])
-    scores, rates = chosen.rows
-    assert [c.text for c in scores[4:]] == ["0.800", "0.600"]
-    assert [c.text for c in rates[4:]] == ["0.320", "0.128"]
+    _, scores, rates = chosen.rows
+    assert [c.text for c in scores[2:]] == ["0.800", "0.600"]
+    assert [c.text for c in rates[2:]] == ["0.320", "0.128"]
 
 
 @pytest.mark.parametrize(("n", "bold"), [(50, False), (400, True)])
 def test_bold_only_where_the_interval_clears_the_runner_up(tmp_path, n, bold):
     run = write_run(tmp_path / "r", {"jpeg": JPEG, "webp": WEBP}, n=n)
     report = prepare([run], ReportOptions(resamples=500))
-    scores, _ = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"]).rows
+    title, scores, _ = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"]).rows
     # 0.8 vs 0.6 correct: the 95% intervals overlap over 50 items and separate over 400.
-    assert (scores[4].bold, scores[5].bold) == (bold, False)
-    assert scores[2].text == str(n)
+    assert (scores[2].bold, scores[3].bold) == (bold, False)
+    assert title[0].text.endswith(f"n = {n}")
 
 
 def test_bd_rows_give_the_known_answer(image_run):
@@ -221,4 +222,4 @@ def test_manifest_of_runs_is_the_only_source(image_run):
     manifest["scores"]["accuracy"]["label"] = "Renamed"
     (image_run / "manifest.json").write_text(json.dumps(manifest))
     table = paper_table(prepare([image_run], ReportOptions(resamples=0)).experiments)
-    assert table.rows[0][1].text == "Renamed"
+    assert table.rows[0][0].text == "classify / beans: Renamed, n = 50"

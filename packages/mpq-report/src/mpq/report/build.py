@@ -10,9 +10,10 @@ from pathlib import Path
 from mpq.core.errors import MpqError
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
-from mpq.report.curves import Palette, save, score_vs_metric, versus_rate
+from mpq.report.curves import Palette, save, score_vs_metric, slug, versus_rate
+from mpq.report.include import Figure, include_file
 from mpq.report.load import check_present, filter_table, load_runs, matching_settings
-from mpq.report.matched import parse_at_rate
+from mpq.report.matched import parse_at_rate, primary_score
 from mpq.report.notes import Notes
 from mpq.report.points import Experiment, experiments, label, score_of
 from mpq.report.tables import (
@@ -26,6 +27,7 @@ from mpq.report.tables import (
 )
 
 WIDE = ("points", "bd")  # tables set across both columns of a two-column paper
+PAPER_TABLES = ("paper", "bd")  # the tables paper.tex inputs
 
 
 @dataclass
@@ -139,10 +141,13 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
                 with warnings.catch_warnings(record=True):
                     rate = bd_rate(base, test, options.method, options.min_overlap)
                     metric = bd_metric(base, test, options.method, options.min_overlap)
-                for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
-                    if delta.reason:
-                        case = f"{e.title}, {measure}: {label(curve)} vs {label(anchor)}, {kind}"
-                        report.notes.add_bd(delta.reason, case)
+                pair = f"{measure}: {label(curve)} vs {label(anchor)}"
+                if rate.reason and metric.reason and _cause(rate) == _cause(metric):
+                    report.notes.add_bd(e.title, rate.reason, f"{pair} (BD-rate, BD-metric)")
+                else:
+                    for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
+                        if delta.reason:
+                            report.notes.add_bd(e.title, delta.reason, f"{pair} ({kind})")
                 rows.append((e.title, measure, anchor, curve, rate, metric))
     return rows
 
@@ -174,9 +179,27 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
+    paper_figures = [f for e in report.experiments if (f := _key_figure(report, e, out))]
+    (out / "paper.tex").write_text(
+        include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
+    )
     summary = out / "summary.md"
     summary.write_text(_summary(report, tables, figure_paths, out))
     return summary
+
+
+def _key_figure(report: Report, e: Experiment, out: Path) -> Figure | None:
+    """The primary score vs rate of an experiment, as the paper's figure of it."""
+    name = primary_score(e, report.options.score)
+    path = out / "figures" / f"{slug(f'{e.task}_{e.dataset}_{name}_vs_rate')}.pdf"
+    if name is None or not path.exists():
+        return None
+    info = e.scores[name]
+    caption = (
+        f"{info.get('label', name)} vs rate, {e.title} ({e.model}): mean over items with 95%"
+        " bootstrap intervals (bands); dashed: uncompressed; stars: rate-targeted settings."
+    )
+    return Figure(str(path.relative_to(out).with_suffix("")), caption, f"fig:mpq-{slug(e.task)}")
 
 
 def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
@@ -198,6 +221,10 @@ def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
             rel = png.relative_to(out)
             lines += [f"![{png.stem}]({rel})", f"PDF: `{rel.with_suffix('.pdf')}`", ""]
     return "\n".join(lines)
+
+
+def _cause(delta: Delta) -> str:
+    return delta.reason.split(" (")[0].replace("anchor", "test")
 
 
 def _anchor(curves: dict, wanted: str | None) -> str | None:

@@ -14,7 +14,7 @@ import click
 
 from mpq.core.cli import friendly_errors
 from mpq.report import build as builder
-from mpq.report.bd import METHODS
+from mpq.report.bd import DEFAULT_MIN_OVERLAP, METHODS
 from mpq.report.tables import Table, bd_table, points_table, to_latex, to_markdown
 
 RUN_DIRS = click.argument(
@@ -56,7 +56,8 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      " of each run)."),
         click.option("--method", type=click.Choice(METHODS), default="akima", show_default=True,
                      help="BD interpolation."),
-        click.option("--min-overlap", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+        click.option("--min-overlap", type=click.FloatRange(0, 1), default=DEFAULT_MIN_OVERLAP,
+                     show_default=True,
                      help="Smallest shared fraction of two curves' ranges for a BD delta."),
         click.option("--log-rate", is_flag=True, help="Logarithmic rate axis in plots."),
         click.option("--resamples", type=click.IntRange(min=0), default=1000, show_default=True,

@@ -18,14 +18,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
-from mpq.report.points import Experiment, Point, label, score_of
+from mpq.report.points import Experiment, Point, label, score_of, unit_of
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 RATE_LABELS = {"bpp": "rate (bpp)", "kbps": "rate (kbps)"}
 TARGET_MARKER = "*"  # rate-targeted operating points: the curve's colour, this marker, no line
 TARGET_SIZE = 9
-DECIBEL_NAMES = ("psnr", "sdr")  # scores and metrics measured in dB (SI-SDR, SDR, PSNR)
 STYLE = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -37,7 +36,9 @@ STYLE = {
     "lines.markersize": 4,
     "pdf.fonttype": 42,
 }
-SIZE = (3.5, 2.6)
+SIZE = (3.5, 2.6)  # without the legend, which adds LEGEND_ROW_INCHES per row below the axes
+LEGEND_COLUMNS = 2
+LEGEND_ROW_INCHES = 0.16
 LABEL_WIDTH = 34  # characters per line of an axis label; longer labels wrap
 
 
@@ -104,8 +105,7 @@ def versus_rate(
             _log_axis(ax)
         ax.set_xlabel(RATE_LABELS.get(experiment.rate_unit, f"rate ({experiment.rate_unit})"))
         ax.set_ylabel(_axis_label(experiment, name))
-        ax.set_title(experiment.title)
-        ax.legend(frameon=False, loc="best")
+        _finish(fig, ax, experiment, name)
     return fig
 
 
@@ -126,9 +126,31 @@ def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Pa
             )  # fmt: skip
         ax.set_xlabel(_axis_label(experiment, metric))
         ax.set_ylabel(_axis_label(experiment, score))
-        ax.set_title(experiment.title)
-        ax.legend(frameon=False, loc="best")
+        _finish(fig, ax, experiment, score)
     return fig
+
+
+def _finish(fig: Figure, ax, experiment: Experiment, name: str) -> None:
+    """Title with the number of items scored; the legend under the axes, clear of the data."""
+    ax.set_title(f"{experiment.title}\n{items_scored(experiment, name)}")
+    handles, labels = ax.get_legend_handles_labels()
+    rows = -(-len(labels) // LEGEND_COLUMNS)
+    fig.set_figheight(SIZE[1] + LEGEND_ROW_INCHES * rows)
+    fig.legend(handles, labels, loc="outside lower center", ncol=LEGEND_COLUMNS, frameon=False)
+
+
+def items_scored(experiment: Experiment, name: str) -> str:
+    """'n = 6 items', or 'n = 2 of 6 items' when a score covers only some (labelled) items."""
+    reference = experiment.reference
+    items = (
+        reference.n_ok if reference else max((p.summary.n_ok for p in experiment.points), default=0)
+    )
+    counts = {a.n for p in experiment.points if (a := score_of(p.summary, name)) is not None}
+    if reference and name in reference.scores:
+        counts.add(reference.scores[name].n)
+    low, high = min(counts, default=items), max(counts, default=items)
+    n = str(high) if low == high else f"{low}-{high}"
+    return f"n = {n} items" if low == high == items else f"n = {n} of {items} items"
 
 
 def _log_axis(ax) -> None:
@@ -144,11 +166,6 @@ def _log_axis(ax) -> None:
 def target_label(point: Point) -> str:
     unit, value = point.target
     return f"{label(point.curve)} @ {value:g} {unit} target"
-
-
-def unit_of(name: str) -> str:
-    """The unit of a score or metric by its name: dB for PSNR- and SDR-like ones, else none."""
-    return "dB" if any(part in name.lower() for part in DECIBEL_NAMES) else ""
 
 
 def _axis_label(experiment: Experiment, name: str) -> str:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 # The cause behind a BD reason from `mpq.report.bd`, by the reason's wording.
 BD_CAUSES = (
     ("point(s)", "a curve has fewer than 2 points"),
-    ("not strictly monotone", "a curve is not strictly monotone in rate"),
+    ("not strictly monotone", "a curve's score is not strictly monotone in rate"),
+    ("same rate", "a curve has two points at the same rate"),
     ("non-finite", "a curve has non-finite values or a rate <= 0"),
-    ("share", "the curves overlap less than --min-overlap"),
+    ("share", "the curves do not overlap enough (--min-overlap)"),
 )
 
 
@@ -32,12 +33,11 @@ class Notes:
         if case and case not in cases:
             cases.append(case)
 
-    def add_bd(self, reason: str, case: str) -> None:
+    def add_bd(self, experiment: str, reason: str, case: str) -> None:
         cause = next((c for key, c in BD_CAUSES if key in reason), reason)
+        cause = f"{experiment}: BD delta not computed, {cause}"
         overlap = re.search(r"share (\d+%)", reason)
-        self.add(
-            f"BD delta not computed: {cause}", f"{case} ({overlap.group(1)})" if overlap else case
-        )
+        self.add(cause, f"{case} ({overlap.group(1)} shared)" if overlap else case)
 
     def lines(self) -> list[str]:
         out = []

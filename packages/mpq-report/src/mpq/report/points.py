@@ -152,6 +152,14 @@ def curve_of(setting: str, codec: str, knob: str | None) -> str:
     return ":".join([codec, *fixed])
 
 
+DECIBEL_NAMES = ("psnr", "sdr")  # scores and metrics measured in dB (SI-SDR, SDR, PSNR)
+
+
+def unit_of(name: str) -> str:
+    """The unit of a score or metric by its name: dB for PSNR- and SDR-like ones, else none."""
+    return "dB" if any(part in name.lower() for part in DECIBEL_NAMES) else ""
+
+
 def label(curve: str) -> str:
     """Short display name: a Python-path codec shows its class name."""
     if curve.startswith("python:"):

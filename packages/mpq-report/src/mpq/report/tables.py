@@ -34,7 +34,7 @@ from mpq.report.matched import (
     primary_score,
     score_at,
 )
-from mpq.report.points import Experiment, label, score_of
+from mpq.report.points import Experiment, label, score_of, unit_of
 
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -66,6 +66,7 @@ class Cell:
     bold: bool = False
     mark: str = ""  # "dagger" or "ddagger": how a matched-rate score was obtained
     small: bool = False  # a secondary line (the rate under a score)
+    span: bool = False  # the only cell of its row, across every column (a group title)
 
 
 @dataclass
@@ -103,16 +104,17 @@ def paper_table(
     at_rate: dict[str, float] | None = None,
     method: str = "akima",
 ) -> Table:
-    """Rows experiments, columns codecs: each codec's task score at one common rate per row.
+    """Rows experiments, columns codecs: each codec's task score at one common rate.
 
-    A row pair per experiment: the scores, then the rate each one stands at. `chosen` settings
-    (``--point``) replace a codec's matched-rate score by that measured point.
+    Three rows per experiment, so that the table fits one column of a two-column paper: a title
+    row (task / dataset: score, n), the scores, and the rate each one stands at. `chosen`
+    settings (``--point``) replace a codec's matched-rate score by that measured point.
     """
     columns = sorted({c for e in experiments for c in columns_of(e)})
     table = Table(
-        ["Task / dataset", "Score", "n", "Uncompressed", *[label(c) for c in columns]],
+        ["", "Original", *column_labels(columns)],
         label="tab:mpq-paper",
-        align="llrr" + "r" * len(columns),
+        align="lr" + "r" * len(columns),
     )
     marks = set()
     for experiment in experiments:
@@ -125,26 +127,32 @@ def paper_table(
         winner = clear_winner(cells, info.get("higher_is_better", True))
         reference = experiment.reference.scores.get(name) if experiment.reference else None
         counts = sorted({c.score.n for c in cells if c is not None})
-        scored = [
-            Cell(experiment.task),
-            Cell(short_label(info.get("label", name))),
-            Cell(_counts(([reference.n] if reference else []) + counts)),
-            Cell(fmt(reference.value if reference else None)),
-        ]
-        rates = [Cell(experiment.dataset), Cell(f"rate ({experiment.rate_unit})"), Cell(""),
-                 Cell("")]  # fmt: skip
+        n = _counts(([reference.n] if reference else []) + counts)
+        title = f"{experiment.title}: {short_label(info.get('label', name))}, n = {n}"
+        scored = [Cell("score"), Cell(fmt(reference.value if reference else None))]
+        rates = [Cell(f"rate ({experiment.rate_unit})", small=True), Cell("")]
         for i, cell in enumerate(cells):
             if cell is None:
                 scored.append(Cell("--"))
                 rates.append(Cell(""))
                 continue
-            mark = MARKS.get(cell.how, "")
             marks.add(cell.how)
-            scored.append(Cell(fmt(cell.score.value), bold=i == winner, mark=mark))
+            scored.append(
+                Cell(fmt(cell.score.value), bold=i == winner, mark=MARKS.get(cell.how, ""))
+            )
             rates.append(Cell(fmt(cell.rate), small=True))
-        table.rows += [scored, rates]
+        table.rows += [[Cell(title, span=True)], scored, rates]
     table.caption = _paper_caption(experiments, at_rate or {}, bool(chosen), marks, method)
     return table
+
+
+def column_labels(curves: list[str]) -> list[str]:
+    """A curve's codec name when it is the codec's only curve, else the whole curve label."""
+    codecs = [label(c).split(":")[0] for c in curves]
+    return [
+        codec if codecs.count(codec) == 1 else label(curve)
+        for codec, curve in zip(codecs, curves, strict=True)
+    ]
 
 
 MARKS = {INTERPOLATED: "dagger", TARGETED: "ddagger"}
@@ -182,7 +190,8 @@ def _paper_caption(
         "Task score of each codec at a common rate per experiment"
         + (f" ({'; '.join(rates)})" if rates else "")
         + ("; --point settings as measured" if chosen else "")
-        + ", with the rate each score stands at below it; n: items scored."
+        + ", with the rate each score stands at below it; Original: the uncompressed input;"
+        " n: items scored."
     )
     if INTERPOLATED in marks:
         text += (
@@ -208,21 +217,21 @@ def points_table(experiments: list[Experiment]) -> Table:
     scores = list(dict.fromkeys(s for e in experiments for s in e.scores))
     metrics = sorted({m for e in experiments for p in e.points for m in p.summary.metrics})
     table = Table(
-        ["Task / dataset", "Setting", "n", "Failed", "Rate", "Pooled", *scores, *metrics],
+        ["Setting", "n", "Failed", "Rate", "Pooled", *scores, *metrics],
         caption="Every operating point: rate as the mean over items and pooled (total bits over"
         " total pixels or seconds); scores with 95% bootstrap intervals (n=: items scored, where"
         " fewer than the n items, e.g. only labelled ones); similarity means. \u2021: a"
         " rate-targeted setting.",
         label="tab:mpq-points",
-        align="ll" + "r" * (4 + len(scores) + len(metrics)),
+        align="l" + "r" * (4 + len(scores) + len(metrics)),
     )
     for experiment in experiments:
+        table.rows.append([Cell(f"{experiment.title} [{experiment.rate_unit}]", span=True)])
         points = sorted(experiment.points, key=lambda p: (p.curve, p.is_target, p.rate))
         rows = [(experiment.reference, False)] if experiment.reference else []
         rows += [(p.summary, p.is_target) for p in points]
         for s, targeted in rows:
             row = [
-                Cell(f"{experiment.title} [{experiment.rate_unit}]"),
                 Cell(label(s.setting), mark="ddagger" if targeted else ""),
                 Cell(str(s.n_ok)),
                 Cell(str(s.n_failed)),
@@ -247,18 +256,27 @@ def _mean(aggregate: Aggregate | None) -> float | None:
 def bd_table(rows: list[tuple[str, str, str, str, Delta, Delta]], method: str) -> Table:
     """rows: (experiment, measure, anchor, test, BD-rate, BD-metric)."""
     table = Table(
-        ["Task / dataset", "Measure", "Anchor", "Test", "BD-rate (%)", "BD-metric"],
-        caption=f"Bjontegaard deltas ({method} interpolation) of each codec vs the anchor;"
-        " negative BD-rate: fewer bits for the same score. -- : not computable (see summary).",
+        ["Task / dataset", "Measure", "Anchor", "Test", "BD-rate (%)", "shared", "BD-metric",
+         "shared"],
+        caption=f"Bjontegaard deltas ({method} interpolation) of each codec's quality curve vs"
+        " the anchor's; negative BD-rate: fewer bits for the same score. shared: the fraction of"
+        " the two curves' score (BD-rate) or log-rate (BD-metric) range both cover, over which"
+        " the delta is averaged. --: not computable (the notes say why).",
         label="tab:mpq-bd",
-        align="llllrr",
-    )
+        align="llllrrrr",
+    )  # fmt: skip
     for title, measure, anchor, test, rate, metric in rows:
+        unit = unit_of(measure)
         table.rows.append(
-            [Cell(title), Cell(measure), Cell(label(anchor)), Cell(label(test)),
-             Cell(fmt(rate.value, 2)), Cell(fmt(metric.value, 4))]
+            [Cell(title), Cell(f"{measure} ({unit})" if unit else measure), Cell(label(anchor)),
+             Cell(label(test)), Cell(fmt(rate.value, 2)), Cell(_percent(rate.overlap)),
+             Cell(fmt(metric.value, 4)), Cell(_percent(metric.overlap))]
         )  # fmt: skip
     return table
+
+
+def _percent(fraction: float) -> str:
+    return "--" if not math.isfinite(fraction) else f"{fraction:.0%}"
 
 
 def correlation_table(rows: list[tuple[str, str, str, Correlation]]) -> Table:
@@ -304,7 +322,7 @@ def to_latex(table: Table, wide: bool = False) -> str:
             r"\toprule",
             head,
             r"\midrule",
-            *(" & ".join(_latex_cell(c) for c in row) + r" \\" for row in rows),
+            *(_latex_row(row, len(table.columns)) for row in rows),
             r"\bottomrule",
             r"\end{tabular}}",
             rf"\caption{{{caption}}}",
@@ -312,6 +330,12 @@ def to_latex(table: Table, wide: bool = False) -> str:
             rf"\end{{{float_name}}}",
         ]
     return "\n".join([*out, ""])
+
+
+def _latex_row(row: list[Cell], width: int) -> str:
+    if row and row[0].span:
+        return rf"\multicolumn{{{width}}}{{@{{}}l}}{{\textit{{{escape(row[0].text)}}}}} \\"
+    return " & ".join(_latex_cell(c) for c in row) + r" \\"
 
 
 def _latex_cell(cell: Cell) -> str:
@@ -325,6 +349,13 @@ def _latex_cell(cell: Cell) -> str:
     return text
 
 
+def _padded(row: list[Cell], table: Table) -> list[Cell]:
+    """A spanning title row as its first cell, in italics, and empty cells after it."""
+    if row and row[0].span:
+        return [Cell(f"*{row[0].text}*"), *[Cell("")] * (len(table.columns) - 1)]
+    return row
+
+
 def to_markdown(table: Table) -> str:
     def cell(c: Cell) -> str:
         text = c.text.replace("|", "\\|") + MARK_TEXT.get(c.mark, "")
@@ -333,6 +364,6 @@ def to_markdown(table: Table) -> str:
     lines = [
         "| " + " | ".join(table.columns) + " |",
         "|" + "---|" * len(table.columns),
-        *("| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows),
+        *("| " + " | ".join(cell(c) for c in _padded(row, table)) + " |" for row in table.rows),
     ]
     return "\n".join([*lines, "", f"*{table.caption}*", ""])
