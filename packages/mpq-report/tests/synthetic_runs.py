@@ -26,12 +26,20 @@ def write_run(
     unit: str = "bpp",
     complete: bool = True,
     failed: dict[str, int] | None = None,
+    targets: dict[str, list[tuple[float, float, float, float]]] | None = None,
 ) -> Path:
-    """curves: codec -> [(quality, rate, accuracy, psnr)]; accuracy is exact: k of n correct."""
+    """curves: codec -> [(quality, rate, accuracy, psnr)]; accuracy is exact: k of n correct.
+
+    targets: codec -> [(target rate, rate reached, accuracy, psnr)], rate-targeted settings
+    (``codec:bpp=0.25``) whose rows record the target as a sweep does.
+    """
+    targets = targets or {}
     settings = ["none"] + [f"{c}:quality={q}" for c, pts in curves.items() for q, *_ in pts]
+    settings += [f"{c}:{unit}={t:g}" for c, pts in targets.items() for t, *_ in pts]
     manifest = new_manifest(
         task=task, codecs=settings, scores=SCORES, metrics=METRICS,
-        codec_knobs={c: "quality" for c in curves}, task_config={"dataset": dataset},
+        codec_knobs={c: "quality" for c in [*curves, *targets]},
+        task_config={"dataset": dataset},
     )  # fmt: skip
     rows = [
         _row(task, dataset, f"i{i:03d}", "none", "none", None, float(i < reference_accuracy * n))
@@ -49,6 +57,12 @@ def write_run(
                     row.pop("stat.correct")
                     row.pop("metric.psnr")
                 rows.append(row)
+    for codec, points in targets.items():
+        for target, rate, accuracy, psnr in points:
+            for i in range(n):
+                row = _row(task, dataset, f"i{i:03d}", f"{codec}:{unit}={target:g}", codec,
+                           (rate, unit), float(i < round(accuracy * n)), psnr)  # fmt: skip
+                rows.append({**row, "target_unit": unit, "target_value": target})
     store = RunStore.open(path, manifest)
     for row in rows:
         row["run_id"] = store.manifest["run_id"]
