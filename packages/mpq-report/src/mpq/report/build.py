@@ -7,12 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.compute as pc
+
+from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.errors import MpqError
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
 from mpq.report.curves import Palette, save, score_vs_metric, slug, versus_rate
+from mpq.report.examples import DEFAULT_COUNT, collect
+from mpq.report.examples import figure as example_figure
 from mpq.report.include import Figure, include_file
-from mpq.report.load import check_present, filter_table, load_runs, matching_settings
+from mpq.report.load import Runs, check_present, filter_table, load_runs, matching_settings
 from mpq.report.matched import parse_at_rate, primary_score
 from mpq.report.notes import Notes
 from mpq.report.points import Experiment, experiments, label, score_of
@@ -43,6 +48,9 @@ class ReportOptions:
     method: str = "akima"
     min_overlap: float = DEFAULT_MIN_OVERLAP
     log_rate: bool = False
+    examples: Sequence[str] = ()
+    example_count: int = DEFAULT_COUNT
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
     resamples: int = 1000
     seed: int = 0
 
@@ -54,6 +62,7 @@ class Report:
     options: ReportOptions
     notes: Notes = field(default_factory=Notes)
     points: list[str] = field(default_factory=list)  # --point settings, as the runs spell them
+    runs: Runs | None = None
 
     def paper(self) -> Table:
         return paper_table(
@@ -86,7 +95,7 @@ def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
     if options.score is not None:
         check_present("--score", [options.score], {s for e in exps for s in e.scores})
     palette = Palette([p.curve for e in exps for p in e.points])
-    return Report(exps, palette, options, notes, _points(exps, options.points))
+    return Report(exps, palette, options, notes, _points(exps, options.points), runs)
 
 
 def _points(exps: list[Experiment], specs: Sequence[str]) -> list[str]:
@@ -118,6 +127,38 @@ def figures(report: Report, out: Path) -> list[Path]:
                 fig = score_vs_metric(e, score, metric, report.palette)
                 written += save(fig, out, f"{stem}_{score}_vs_{metric}")
     return written
+
+
+def example_grids(report: Report, out: Path) -> list[Path]:
+    """Decoded items of each experiment at each codec's operating point (PDF and PNG)."""
+    written: list[Path] = []
+    if not report.options.examples and report.options.example_count <= 0:
+        return written
+    for e in report.experiments:
+        manifest = _manifest_of(report.runs, e)
+        rows = report.runs.table.filter(
+            pc.and_(
+                pc.and_(pc.equal(report.runs.table.column("task"), e.task),
+                        pc.equal(report.runs.table.column("dataset"), e.dataset)),
+                pc.equal(report.runs.table.column("model"), e.model),
+            )
+        )  # fmt: skip
+        examples, notes = collect(
+            e, manifest, rows, report.options.examples, parse_at_rate(report.options.at_rate),
+            report.options.cache_dir, report.options.example_count,
+        )  # fmt: skip
+        for note in notes:
+            report.notes.add(note)
+        if examples is not None and examples.rows:
+            written += save(example_figure(examples), out, f"{e.task}_{e.dataset}_examples")
+    return written
+
+
+def _manifest_of(runs: Runs, e: Experiment) -> dict:
+    """The manifest of the run an experiment's rows come from (its first, if several)."""
+    matching = [m for m in runs.manifests.values() if m.get("task") == e.task]
+    exact = [m for m in matching if str(m.get("task_config", {}).get("dataset", "")) == e.dataset]
+    return (exact or matching or [{}])[0]
 
 
 def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
@@ -170,6 +211,7 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     out = Path(out)
     report = prepare(paths, options)
     figure_paths = figures(report, out / "figures")
+    figure_paths += example_grids(report, out / "figures")
     tables = {
         "paper": report.paper(),
         "points": points_table(report.experiments),

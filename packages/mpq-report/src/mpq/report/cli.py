@@ -12,9 +12,11 @@ from typing import Any
 
 import click
 
+from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.cli import friendly_errors
 from mpq.report import build as builder
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, METHODS
+from mpq.report.examples import DEFAULT_COUNT
 from mpq.report.tables import Table, bd_table, points_table, to_latex, to_markdown
 
 RUN_DIRS = click.argument(
@@ -67,6 +69,22 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
 
 
+def example_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Which items the grid of decoded examples shows, and where their bitstreams are cached."""
+    options = [
+        click.option("--examples", "examples", multiple=True, metavar="ITEM_ID",
+                     help="Item to show decoded at each codec's operating point; repeatable"
+                     " (default: the items whose prediction flips at the highest rate)."),
+        click.option("--example-count", type=click.IntRange(min=0), default=DEFAULT_COUNT,
+                     show_default=True, help="Items in the grid by default; 0: no grid."),
+        click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=DEFAULT_CACHE_DIR, show_default=True,
+                     help="The runs' bitstream cache (as given to their --cache-dir); items"
+                     " missing from it are encoded again."),
+    ]  # fmt: skip
+    return functools.reduce(lambda cmd, option: option(cmd), reversed(options), command)
+
+
 def _options(kwargs: dict[str, Any]) -> builder.ReportOptions:
     return builder.ReportOptions(**kwargs)
 
@@ -98,9 +116,10 @@ def main() -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Report folder: figures/, tables/, summary.md.",
+    help="Report folder: figures/, tables/, summary.md, paper.tex, report.html.",
 )
 @report_options
+@example_options
 @friendly_errors
 @_show_warnings
 def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
@@ -141,11 +160,13 @@ def table(run_dirs: tuple[Path, ...], kind: str, form: str, **kwargs: Any) -> No
     help="Folder for the figures.",
 )
 @report_options
+@example_options
 @friendly_errors
 @_show_warnings
 def plot(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
     """Write the figures only."""
-    paths = builder.figures(builder.prepare(run_dirs, _options(kwargs)), out)
+    report = builder.prepare(run_dirs, _options(kwargs))
+    paths = builder.figures(report, out) + builder.example_grids(report, out)
     click.echo(f"{len(paths)} files written to {out}")
 
 

@@ -1,0 +1,293 @@
+"""What the codecs did to a few items: decoded crops (images) or log-mel spectrograms (audio).
+
+The report stays free of modality packages: it finds the run's task and codecs through core's
+registries (entry points of whatever is installed) and decodes again from core's bitstream cache
+(key: item content hash + setting + codec version), or encodes again with the parameter values
+the row recorded when the cache no longer holds the bitstream; a re-encoding whose size differs
+from the row's is said in a note. Without the task's or a codec's package, the grid is left out
+with a note naming what to install. Each panel shows the codec at its operating point of the
+paper table, its rate and the model's prediction stored in the row.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from matplotlib.figure import Figure
+
+from mpq.core import registry
+from mpq.core.cache import BitstreamCache
+from mpq.core.codec import (
+    REFERENCE,
+    Setting,
+    apply_setting,
+    codec_class,
+    parse_codec_spec,
+    redecode,
+)
+from mpq.core.errors import MpqError
+from mpq.core.hashing import content_hash
+from mpq.core.records import STAT_PREFIX, STATUS_OK
+from mpq.core.task import Task
+from mpq.report.matched import chosen_rate, columns_of
+from mpq.report.points import Experiment, Point
+from mpq.report.tables import column_labels
+
+DEFAULT_COUNT = 3
+CROP = 128  # pixels of each image crop, shown 1:1 per panel
+PANEL_INCHES = {"image": 1.15, "audio": 1.7}
+RIGHT, WRONG = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion, with a check or a cross
+PREDICTION_KEYS = ("label", "normalized", "text", "raw", "class")
+MELS, FFT, HOP = 64, 1024, 256
+
+
+@dataclass
+class Panel:
+    title: str
+    data: Any  # an HxWxC image or a (channels, samples) signal
+    prediction: str = ""
+    correct: bool | None = None
+
+
+@dataclass
+class Examples:
+    experiment: Experiment
+    modality: str
+    rows: list[tuple[str, list[Panel]]] = field(default_factory=list)  # item id -> panels
+
+
+def operating_points(experiment: Experiment, at_rate: dict[str, float]) -> dict[str, Point]:
+    """Each codec's measured point nearest the paper table's common rate (its target if any)."""
+    rate, _ = chosen_rate(experiment, at_rate)
+    out = {}
+    for curve in columns_of(experiment):
+        points = [p for p in experiment.points if p.curve == curve]
+        if rate is None:
+            out[curve] = min(points, key=lambda p: p.rate)
+            continue
+        targeted = [p for p in points if p.is_target and math.isclose(p.target[1], rate)]
+        out[curve] = (
+            targeted[0] if targeted else min(points, key=lambda p: abs(math.log(p.rate / rate)))
+        )
+    return out
+
+
+def flips_first(rows: pa.Table, settings: Sequence[str], count: int) -> list[str]:
+    """Items whose prediction leaves the uncompressed one at the highest rate among `settings`."""
+    ok = rows.filter(pc.equal(rows.column("status"), STATUS_OK))
+    reference = {
+        r["item_id"]: r["prediction"]
+        for r in ok.filter(pc.equal(ok.column("setting"), REFERENCE)).to_pylist()
+    }
+    highest: dict[str, float] = {}
+    for row in ok.filter(pc.is_in(ok.column("setting"), pa.array(list(settings)))).to_pylist():
+        rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
+        if row["item_id"] in reference and row["prediction"] != reference[row["item_id"]]:
+            highest[row["item_id"]] = max(highest.get(row["item_id"], 0.0), rate or 0.0)
+    ranked = sorted(highest, key=lambda item: (-highest[item], item))
+    rest = sorted(set(reference) - set(ranked))
+    return (ranked + rest)[:count]
+
+
+def collect(
+    experiment: Experiment,
+    manifest: dict[str, Any],
+    rows: pa.Table,
+    wanted: Sequence[str],
+    at_rate: dict[str, float],
+    cache_dir: Path | None,
+    count: int = DEFAULT_COUNT,
+) -> tuple[Examples | None, list[str]]:
+    """The panels of the chosen items, or None and the notes saying why not."""
+    points = operating_points(experiment, at_rate)
+    if not points:
+        return None, []
+    known = set(rows.column("item_id").to_pylist())
+    missing = [w for w in wanted if w not in known]
+    if missing:
+        raise MpqError(
+            f"--examples {', '.join(missing)}: no such item in {experiment.title}; items:"
+            f" {', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''}."
+        )
+    ids = list(wanted) or flips_first(rows, [p.setting for p in points.values()], count)
+    try:
+        task = _task(manifest)
+        originals = _originals(task, ids)
+    except MpqError as error:
+        return None, [f"{experiment.title}: no example grid ({error})"]
+    by_key = {(r["item_id"], r["setting"]): r for r in rows.to_pylist()}
+    modality = str(manifest.get("modality", "image"))
+    examples = Examples(experiment, modality)
+    notes: list[str] = []
+    labels = dict(zip(points, column_labels(list(points)), strict=True))
+    for item_id in ids:
+        reference = by_key.get((item_id, REFERENCE), {})
+        panels = [Panel("original", originals[item_id], *_prediction(reference))]
+        for curve, point in points.items():
+            row = by_key.get((item_id, point.setting))
+            rate = f"{point.rate:.3g} {experiment.rate_unit} (mean)"
+            if row is None or row["status"] != STATUS_OK:
+                panels.append(Panel(f"{labels[curve]}\n{rate}", None, "failed"))
+                continue
+            try:
+                decoded, note = _decoded(manifest, originals[item_id], row, cache_dir)
+            except MpqError as error:
+                return None, [f"{experiment.title}: no example grid ({error})"]
+            if note:
+                notes.append(note)
+            item_rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
+            title = f"{labels[curve]}\n{item_rate:.3f} {experiment.rate_unit}"
+            panels.append(Panel(title, decoded, *_prediction(row)))
+        examples.rows.append((item_id, panels))
+    return examples, notes
+
+
+def _task(manifest: dict[str, Any]) -> Task:
+    """The run's task, built from what its manifest recorded (task options and task config)."""
+    name = manifest.get("task", "")
+    try:
+        task_class = registry.tasks.get(name)
+    except MpqError:
+        raise MpqError(
+            f"task {name!r} is not installed; install the package that provides it"
+            " (mpq-image or mpq-audio) to see decoded items"
+        ) from None
+    accepted = inspect.signature(task_class).parameters
+    config = {k: v for k, v in manifest.get("task_config", {}).items() if k in accepted}
+    try:
+        return task_class(**{**config, **manifest.get("task_options", {})})
+    except Exception as error:
+        raise MpqError(f"task {name!r} could not be rebuilt from the manifest: {error}") from error
+
+
+def _originals(task: Task, ids: Sequence[str]) -> dict[str, Any]:
+    wanted, found = set(ids), {}
+    for item in task.items():
+        if item.id in wanted and item.data is not None:
+            found[item.id] = item.data
+            if len(found) == len(wanted):
+                break
+    if len(found) < len(wanted):
+        raise MpqError(f"the dataset no longer yields item(s) {sorted(wanted - set(found))}")
+    return found
+
+
+def _decoded(
+    manifest: dict[str, Any], original: Any, row: dict[str, Any], cache_dir: Path | None
+) -> tuple[Any, str]:
+    """The decoded item: from the cache, else encoded again with the row's parameter values."""
+    try:
+        cls = codec_class(row["codec"])
+    except MpqError:
+        raise MpqError(f"codec {row['codec']!r} is not installed") from None
+    values = json.loads(row["codec_params"] or "{}")
+    version = manifest.get("codec_versions", {}).get(row["codec"], cls.version)
+    if cache_dir is not None:
+        setting = next((s for s in _settings(row["setting"]) if s.id == row["setting"]), None)
+        if setting is not None:
+            key = BitstreamCache.key(content_hash(original), setting, version)
+            cached = BitstreamCache(cache_dir).get(key)
+            if cached is not None:
+                if cached.decoded is None:
+                    cached = redecode(cls, cached)
+                return cached.decoded, ""
+    result = apply_setting(cls, Setting(row["codec"], tuple(values.items())), original)
+    note = ""
+    if row.get("bytes") is not None and len(result.bitstream.payload) != row["bytes"]:
+        note = (
+            f"{row['item_id']} / {row['setting']}: encoded again for the example grid, the"
+            f" bitstream has {len(result.bitstream.payload)} bytes, the run's {row['bytes']}"
+            " (another codec library version?)"
+        )
+    return result.decoded, note
+
+
+def _settings(setting: str) -> list[Setting]:
+    try:
+        return parse_codec_spec(setting)
+    except MpqError:
+        return []
+
+
+def _prediction(row: dict[str, Any]) -> tuple[str, bool | None]:
+    text = ""
+    if row.get("prediction"):
+        value = json.loads(row["prediction"])
+        if isinstance(value, dict):
+            value = next((value[k] for k in PREDICTION_KEYS if k in value), value)
+        text = str(value)
+    correct = row.get(f"{STAT_PREFIX}correct")
+    known = correct is not None and not (isinstance(correct, float) and math.isnan(correct))
+    return text, (bool(correct) if known else None)
+
+
+def figure(examples: Examples) -> Figure:
+    """Rows items, columns the original then each codec; prediction under each panel."""
+    audio = examples.modality == "audio"
+    columns = max(len(panels) for _, panels in examples.rows)
+    size = PANEL_INCHES["audio" if audio else "image"]
+    wrap = 26 if audio else 16
+    with matplotlib.rc_context({"font.size": 6, "axes.titlesize": 6, "pdf.fonttype": 42}):
+        fig = Figure(
+            figsize=(size * columns, (size * (0.75 if audio else 1) + 0.55) * len(examples.rows)),
+            layout="constrained",
+        )
+        axes = np.atleast_2d(fig.subplots(len(examples.rows), columns, squeeze=False))
+        for r, (item_id, panels) in enumerate(examples.rows):
+            for c, panel in enumerate(panels):
+                ax = axes[r, c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if panel.data is not None:
+                    if audio:
+                        ax.imshow(_log_mel(panel.data), origin="lower", aspect="auto", cmap="magma")
+                    else:
+                        ax.imshow(_crop(panel.data), interpolation="nearest")
+                ax.set_title(f"{item_id}\n{panel.title}" if c == 0 else panel.title)
+                mark = {True: "\u2713 ", False: "\u2717 ", None: ""}[panel.correct]
+                text = textwrap.shorten(mark + panel.prediction, 3 * wrap, placeholder="...")
+                colour = {True: RIGHT, False: WRONG, None: "black"}[panel.correct]
+                ax.set_xlabel(textwrap.fill(text, wrap), color=colour)
+            for c in range(len(panels), columns):
+                axes[r, c].axis("off")
+    return fig
+
+
+def _crop(image: np.ndarray) -> np.ndarray:
+    """The central CROP x CROP pixels (or the whole image if smaller), unscaled."""
+    h, w = image.shape[:2]
+    top, left = max(0, (h - CROP) // 2), max(0, (w - CROP) // 2)
+    crop = image[top : top + CROP, left : left + CROP]
+    return crop[..., 0] if crop.ndim == 3 and crop.shape[2] == 1 else crop
+
+
+def _log_mel(signal: Any) -> np.ndarray:
+    """dB log-mel spectrogram (HTK mel scale) of the channel mean of a signal."""
+    samples = np.asarray(getattr(signal, "samples", signal), dtype=np.float64)
+    rate = int(getattr(signal, "sample_rate", 16000))
+    mono = samples.mean(axis=0) if samples.ndim == 2 else samples
+    mono = np.pad(mono, (0, max(0, FFT - len(mono))))
+    frames = np.lib.stride_tricks.sliding_window_view(mono, FFT)[::HOP] * np.hanning(FFT)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    hz = np.fft.rfftfreq(FFT, 1.0 / rate)
+    mel = 2595.0 * np.log10(1.0 + hz / 700.0)
+    edges = np.linspace(0.0, mel[-1], MELS + 2)
+    bank = np.maximum(
+        0.0,
+        np.minimum(
+            (mel[None, :] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None]),
+            (edges[2:, None] - mel[None, :]) / (edges[2:, None] - edges[1:-1, None]),
+        ),
+    )
+    return 10.0 * np.log10(bank @ power.T + 1e-10)
