@@ -14,12 +14,13 @@ from mpq.core.errors import MpqError
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
 from mpq.report.curves import Palette, save, score_vs_metric, slug, versus_rate
-from mpq.report.examples import DEFAULT_COUNT, collect
+from mpq.report.examples import CROP, DEFAULT_COUNT, collect
 from mpq.report.examples import figure as example_figure
 from mpq.report.include import Figure, include_file
 from mpq.report.load import Runs, check_present, filter_table, load_runs, matching_settings
 from mpq.report.matched import parse_at_rate, primary_score
 from mpq.report.notes import Notes
+from mpq.report.page import browser_section, html_table, image, page
 from mpq.report.points import Experiment, experiments, label, score_of
 from mpq.report.tables import (
     Table,
@@ -225,9 +226,49 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     (out / "paper.tex").write_text(
         include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
     )
+    (out / "report.html").write_text(_html(report, tables, figure_paths, paper_figures, out))
     summary = out / "summary.md"
     summary.write_text(_summary(report, tables, figure_paths, out))
     return summary
+
+
+EXAMPLES_CAPTION = (
+    "Each codec at its operating point of the paper table (its rate-targeted setting at the"
+    " common rate, else its measured setting nearest to it): the central {crop} px of each image"
+    " (or a log-mel spectrogram of each audio item), this item's rate, and the model's prediction"
+    " ({right}: correct, {wrong}: wrong, where the item has a label)."
+)
+
+
+def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str:
+    pngs = [p for p in figure_paths if p.suffix == ".png"]
+    key = {out / f"{f.path}.png" for f in paper_figures}
+    grids = [p for p in pngs if p.stem.endswith("_examples")]
+    caption = EXAMPLES_CAPTION.format(crop=CROP, right="\u2713", wrong="\u2717")
+    sections = [
+        (
+            "Task score at a common rate",
+            html_table(tables["paper"])
+            + '<div class="figures">'
+            + "".join(image(p, f.caption) for f in paper_figures if (p := out / f"{f.path}.png"))
+            + "</div>",
+        ),
+    ]
+    if grids:
+        sections.append(("What the codecs did", "".join(image(p, caption, True) for p in grids)))
+    others = [p for p in pngs if p not in key and p not in grids]
+    sections += [
+        ("Figures", '<div class="figures">' + "".join(image(p, p.stem) for p in others) + "</div>"),
+        ("Every operating point", html_table(tables["points"])),
+        ("BD-rate and BD-metric", html_table(tables["bd"])),
+        ("Similarity vs task score", html_table(tables["correlation"])),
+        ("Failures and flips", browser_section(report.runs.table)),
+    ]
+    runs = ", ".join(
+        f"{m['run_id']} ({m.get('task')}, {m.get('status')})"
+        for m in report.runs.manifests.values()
+    )
+    return page(f"mpq report: {runs}", sections, list(report.notes))
 
 
 def _key_figure(report: Report, e: Experiment, out: Path) -> Figure | None:
