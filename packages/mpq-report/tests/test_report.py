@@ -223,3 +223,63 @@ def test_manifest_of_runs_is_the_only_source(image_run):
     (image_run / "manifest.json").write_text(json.dumps(manifest))
     table = paper_table(prepare([image_run], ReportOptions(resamples=0)).experiments)
     assert table.rows[0][0].text == "classify / beans: Renamed, n = 50"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
+@pytest.mark.parametrize("columns", ["twocolumn", "onecolumn"])
+def test_the_paper_include_file_compiles_and_fits(image_run, tmp_path, columns):
+    out = tmp_path / "report"
+    build([image_run], out, ReportOptions(resamples=50))
+    body = (
+        f"\\newcommand{{\\mpqreport}}{{{out}}}\\input{{{out}/paper.tex}}"
+        f"\\input{{{out}/tables/points.tex}}\\input{{{out}/tables/correlation.tex}}"
+    )
+    log = compile_latex(tmp_path, body, columns)
+    assert "Overfull \\hbox" not in log
+    assert "classify_beans_accuracy_vs_rate.pdf" in log  # the figure was included
+
+
+def test_point_accepts_the_codec_spelling_of_a_run(tmp_path):
+    run = write_run(tmp_path / "a", {"mp3": [(8000, 8.0, 0.5, 20.0), (16000, 16.0, 0.7, 25.0)]},
+                    task="asr", unit="kbps")  # fmt: skip
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["codecs"] = [c.replace("quality", "bitrate") for c in manifest["codecs"]]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    table = pq.read_table(next((run / "results").glob("*.parquet")))
+    settings = [s.replace("quality", "bitrate") for s in table.column("setting").to_pylist()]
+    table = table.set_column(table.schema.get_field_index("setting"), "setting", [settings])
+    pq.write_table(table, next((run / "results").glob("*.parquet")))
+    # mp3 is not installed here: values compare as numbers, with the k suffix core's parser reads.
+    report = prepare([run], ReportOptions(resamples=0, points=["mp3:bitrate=16k"]))
+    assert report.points == ["mp3:bitrate=16000"]
+    with pytest.raises(MpqError, match=r"--point 'mp3:bitrate=12k' matches no setting.*16000"):
+        prepare([run], ReportOptions(resamples=0, points=["mp3:bitrate=12k"]))
+
+
+def test_point_uses_core_parser_for_an_installed_codec(tmp_path):
+    codec = "python:mpq.core.testing:SyntheticCodec"
+    run = write_run(tmp_path / "r", {codec: JPEG})
+    report = prepare([run], ReportOptions(resamples=0, points=[f"{codec}:quality=5,50"]))
+    assert report.points == [f"{codec}:quality=5", f"{codec}:quality=50"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("codecs", ["jpg"], "--codec 'jpg' matches nothing in these runs; they hold: jpeg, webp."),
+        (
+            "tasks",
+            ["clasify"],
+            "--task 'clasify' matches nothing in these runs; they hold: classify",
+        ),
+        ("metrics", ["ssim"], "--metric 'ssim' matches nothing in these runs; they hold: psnr."),
+        ("score", "top5", "--score 'top5' matches nothing in these runs; they hold: accuracy."),
+        ("anchor", "avif", "--anchor 'avif' matches nothing in these runs; they hold: jpeg, webp."),
+    ],
+)
+def test_filters_that_match_nothing_are_errors_listing_what_exists(
+    image_run, option, value, message
+):
+    with pytest.raises(MpqError) as error:
+        prepare([image_run], ReportOptions(resamples=0, **{option: value}))
+    assert message in str(error.value)
