@@ -286,11 +286,16 @@ def _key_figure(report: Report, e: Experiment, out: Path) -> Figure | None:
 
 
 def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
-    lines = ["# mpq report", ""]
+    lines = [
+        "# mpq report",
+        "",
+        "The whole report in one page: `report.html`; for a paper: `paper.tex`.",
+        "",
+    ]
     if report.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
     titles = {
-        "paper": "Operating points",
+        "paper": "Task score at a common rate",
         "points": "Every operating point",
         "bd": "BD-rate and BD-metric",
         "correlation": "Similarity vs task score",

@@ -51,6 +51,7 @@ LATEX_SPECIALS = {
     "\u2021": r"\ddag{}",
 }
 ROWS_PER_FLOAT = 40
+RATE_DIGITS = {"bpp": 3, "kbps": 1}
 # \mpqfit{...}: its argument as is when it fits the line, else scaled to the line width.
 FIT = (
     r"\ifdefined\mpqbox\else\newsavebox{\mpqbox}\fi"
@@ -86,6 +87,11 @@ def fmt(value: float | None, digits: int = 3) -> str:
     if value is None or not math.isfinite(value):
         return "--"
     return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def fmt_rate(value: float | None, unit: str) -> str:
+    """bpp to 3 decimals (0.125), kbps to 1 (16.0): the precision each unit is read at."""
+    return fmt(value, RATE_DIGITS.get(unit, 3))
 
 
 def fmt_ci(aggregate: Aggregate | None, digits: int = 3) -> str:
@@ -140,7 +146,7 @@ def paper_table(
             scored.append(
                 Cell(fmt(cell.score.value), bold=i == winner, mark=MARKS.get(cell.how, ""))
             )
-            rates.append(Cell(fmt(cell.rate), small=True))
+            rates.append(Cell(fmt_rate(cell.rate, experiment.rate_unit), small=True))
         table.rows += [[Cell(title, span=True)], scored, rates]
     table.caption = _paper_caption(experiments, at_rate or {}, bool(chosen), marks, method)
     return table
@@ -185,7 +191,7 @@ def _paper_caption(
     for e in experiments:
         rate, why = chosen_rate(e, at_rate)
         if rate is not None:
-            rates.append(f"{e.task}: {fmt(rate)} {e.rate_unit}, {why}")
+            rates.append(f"{e.task}: {fmt_rate(rate, e.rate_unit)} {e.rate_unit}, {why}")
     text = (
         "Task score of each codec at a common rate per experiment"
         + (f" ({'; '.join(rates)})" if rates else "")
@@ -235,8 +241,8 @@ def points_table(experiments: list[Experiment]) -> Table:
                 Cell(label(s.setting), mark="ddagger" if targeted else ""),
                 Cell(str(s.n_ok)),
                 Cell(str(s.n_failed)),
-                Cell(fmt(s.mean_rate)),
-                Cell(fmt(s.pooled_rate)),
+                Cell(fmt_rate(s.mean_rate, experiment.rate_unit)),
+                Cell(fmt_rate(s.pooled_rate, experiment.rate_unit)),
             ]
             for name in scores:
                 aggregate = s.scores.get(name)
