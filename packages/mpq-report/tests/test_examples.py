@@ -76,3 +76,16 @@ def test_without_the_task_installed_the_grid_is_left_out_with_a_note(tmp_path):
     summary = build([run], tmp_path / "out", ReportOptions(resamples=0))
     assert "no example grid (task 'classify' is not installed" in summary.read_text()
     assert not list((tmp_path / "out/figures").glob("*examples*"))
+
+
+def test_log_mel_puts_a_tone_in_its_mel_band():
+    from mpq.report.examples import MELS, _log_mel
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    spectrogram = _log_mel(np.sin(2 * np.pi * 1000 * t)[None, :].astype(np.float32))
+    assert spectrogram.shape[0] == MELS
+    band = int(np.argmax(spectrogram.mean(axis=1)))
+    edges = np.linspace(0, 2595 * np.log10(1 + (rate / 2) / 700), MELS + 2)
+    centre_hz = 700 * (10 ** (edges[band + 1] / 2595) - 1)
+    assert abs(centre_hz - 1000) < 100  # HTK mel bands are ~70 Hz wide around 1 kHz

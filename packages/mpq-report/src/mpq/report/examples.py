@@ -42,7 +42,7 @@ from mpq.core.records import STAT_PREFIX, STATUS_OK
 from mpq.core.task import Task
 from mpq.report.matched import chosen_rate, columns_of
 from mpq.report.points import Experiment, Point
-from mpq.report.tables import column_labels
+from mpq.report.tables import column_labels, fmt_rate
 
 DEFAULT_COUNT = 3
 CROP = 128  # pixels of each image crop, shown 1:1 per panel
@@ -50,6 +50,8 @@ PANEL_INCHES = {"image": 1.15, "audio": 1.7}
 RIGHT, WRONG = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion, with a check or a cross
 PREDICTION_KEYS = ("label", "normalized", "text", "raw", "class")
 MELS, FFT, HOP = 64, 1024, 256
+DYNAMIC_RANGE_DB = 80.0
+ID_WIDTH = 24  # characters of an item id above a panel (long ids keep their end)
 
 
 @dataclass
@@ -136,9 +138,10 @@ def collect(
         panels = [Panel("original", originals[item_id], *_prediction(reference))]
         for curve, point in points.items():
             row = by_key.get((item_id, point.setting))
-            rate = f"{point.rate:.3g} {experiment.rate_unit} (mean)"
+            unit = experiment.rate_unit
             if row is None or row["status"] != STATUS_OK:
-                panels.append(Panel(f"{labels[curve]}\n{rate}", None, "failed"))
+                mean = f"{fmt_rate(point.rate, unit)} {unit} (mean)"
+                panels.append(Panel(f"{labels[curve]}\n{mean}", None, "failed"))
                 continue
             try:
                 decoded, note = _decoded(manifest, originals[item_id], row, cache_dir)
@@ -147,7 +150,7 @@ def collect(
             if note:
                 notes.append(note)
             item_rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
-            title = f"{labels[curve]}\n{item_rate:.3f} {experiment.rate_unit}"
+            title = f"{labels[curve]}\n{fmt_rate(item_rate, unit)} {unit}"
             panels.append(Panel(title, decoded, *_prediction(row)))
         examples.rows.append((item_id, panels))
     return examples, notes
@@ -163,8 +166,15 @@ def _task(manifest: dict[str, Any]) -> Task:
             f"task {name!r} is not installed; install the package that provides it"
             " (mpq-image or mpq-audio) to see decoded items"
         ) from None
+    # task_config is the task's own description: its scalar values under a constructor
+    # argument's name are the arguments a modality CLI passed (model, dataset, split); summaries
+    # (a dict describing a spelling map) are not arguments.
     accepted = inspect.signature(task_class).parameters
-    config = {k: v for k, v in manifest.get("task_config", {}).items() if k in accepted}
+    config = {
+        k: v
+        for k, v in manifest.get("task_config", {}).items()
+        if k in accepted and (v is None or isinstance(v, str | int | float | bool))
+    }
     try:
         return task_class(**{**config, **manifest.get("task_options", {})})
     except Exception as error:
@@ -245,16 +255,22 @@ def figure(examples: Examples) -> Figure:
         )
         axes = np.atleast_2d(fig.subplots(len(examples.rows), columns, squeeze=False))
         for r, (item_id, panels) in enumerate(examples.rows):
+            # One dB scale per item, from its original: a codec's lost energy shows as dark.
+            top = float(_log_mel(panels[0].data).max()) if audio else 0.0
             for c, panel in enumerate(panels):
                 ax = axes[r, c]
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if panel.data is not None:
                     if audio:
-                        ax.imshow(_log_mel(panel.data), origin="lower", aspect="auto", cmap="magma")
+                        ax.imshow(
+                            _log_mel(panel.data), origin="lower", aspect="auto", cmap="magma",
+                            vmin=top - DYNAMIC_RANGE_DB, vmax=top,
+                        )  # fmt: skip
                     else:
                         ax.imshow(_crop(panel.data), interpolation="nearest")
-                ax.set_title(f"{item_id}\n{panel.title}" if c == 0 else panel.title)
+                name = item_id if len(item_id) <= ID_WIDTH else f"...{item_id[3 - ID_WIDTH :]}"
+                ax.set_title(f"{name}\n{panel.title}" if c == 0 else panel.title)
                 mark = {True: "\u2713 ", False: "\u2717 ", None: ""}[panel.correct]
                 text = textwrap.shorten(mark + panel.prediction, 3 * wrap, placeholder="...")
                 colour = {True: RIGHT, False: WRONG, None: "black"}[panel.correct]
