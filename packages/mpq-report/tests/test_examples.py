@@ -63,7 +63,7 @@ def test_flips_first_orders_items_by_the_rate_their_prediction_changes():
     table = pa.table(
         {
             "item_id": [r[0] for r in rows], "setting": [r[1] for r in rows],
-            "bpp": [r[2] for r in rows], "kbps": [None] * len(rows),
+            "bpp": [r[2] for r in rows], "kbps": pa.array([None] * len(rows), pa.float64()),
             "prediction": [r[3] for r in rows], "status": ["ok"] * len(rows),
         }
     )  # fmt: skip

@@ -40,6 +40,7 @@ from mpq.core.errors import MpqError
 from mpq.core.hashing import content_hash
 from mpq.core.records import STAT_PREFIX, STATUS_OK
 from mpq.core.task import Task
+from mpq.report.load import against_reference
 from mpq.report.matched import chosen_rate, columns_of
 from mpq.report.points import Experiment, Point
 from mpq.report.tables import column_labels, fmt_rate
@@ -87,19 +88,23 @@ def operating_points(experiment: Experiment, at_rate: dict[str, float]) -> dict[
 
 def flips_first(rows: pa.Table, settings: Sequence[str], count: int) -> list[str]:
     """Items whose prediction leaves the uncompressed one at the highest rate among `settings`."""
-    ok = rows.filter(pc.equal(rows.column("status"), STATUS_OK))
-    reference = {
-        r["item_id"]: r["prediction"]
-        for r in ok.filter(pc.equal(ok.column("setting"), REFERENCE)).to_pylist()
-    }
-    highest: dict[str, float] = {}
-    for row in ok.filter(pc.is_in(ok.column("setting"), pa.array(list(settings)))).to_pylist():
-        rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
-        if row["item_id"] in reference and row["prediction"] != reference[row["item_id"]]:
-            highest[row["item_id"]] = max(highest.get(row["item_id"], 0.0), rate or 0.0)
-    ranked = sorted(highest, key=lambda item: (-highest[item], item))
-    rest = sorted(set(reference) - set(ranked))
-    return (ranked + rest)[:count]
+    compared = against_reference(rows)
+    compared = compared.filter(pc.is_in(compared.column("setting"), pa.array(list(settings))))
+    rate = pc.coalesce(
+        *(compared.column(u).cast(pa.float64()) for u in ("bpp", "kbps") if u in rows.column_names)
+    )
+    flipped = compared.append_column("rate", rate).filter(compared.column("flip"))
+    highest = flipped.group_by("item_id", use_threads=False).aggregate([("rate", "max")])
+    ranked = sorted(
+        zip(highest.column("item_id").to_pylist(), highest.column("rate_max").to_pylist(),
+            strict=True),
+        key=lambda pair: (-(pair[1] or 0.0), pair[0]),
+    )  # fmt: skip
+    ids = [item for item, _ in ranked]
+    if len(ids) < count:
+        ok = rows.filter(pc.equal(rows.column("status"), STATUS_OK))
+        ids += sorted(set(ok.column("item_id").to_pylist()) - set(ids))
+    return ids[:count]
 
 
 def collect(
@@ -122,13 +127,14 @@ def collect(
             f"--examples {', '.join(missing)}: no such item in {experiment.title}; items:"
             f" {', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''}."
         )
-    ids = list(wanted) or flips_first(rows, [p.setting for p in points.values()], count)
     try:
         task = _task(manifest)
+        ids = list(wanted) or flips_first(rows, [p.setting for p in points.values()], count)
         originals = _originals(task, ids)
     except MpqError as error:
         return None, [f"{experiment.title}: no example grid ({error})"]
-    by_key = {(r["item_id"], r["setting"]): r for r in rows.to_pylist()}
+    chosen = rows.filter(pc.is_in(rows.column("item_id"), pa.array(ids)))
+    by_key = {(r["item_id"], r["setting"]): r for r in chosen.to_pylist()}
     modality = str(manifest.get("modality", "image"))
     examples = Examples(experiment, modality)
     notes: list[str] = []

@@ -19,11 +19,12 @@ import pyarrow.compute as pc
 
 from mpq.core.codec import REFERENCE, parse_codec_spec
 from mpq.core.errors import MpqError
-from mpq.core.records import METRIC_PREFIX, STAT_PREFIX
+from mpq.core.records import METRIC_PREFIX, STAT_PREFIX, STATUS_OK
 from mpq.core.store import STATUS_COMPLETE, read_run
 
 IDENTITY = ("task", "dataset", "model", "item_id", "setting")
 COMPARED = ("status", "bytes")
+RATE_COLUMNS = ("bpp", "kbps")
 SUFFIXES = {"k": 1_000, "K": 1_000, "M": 1_000_000}  # as core's codec parameter parser reads them
 
 
@@ -157,3 +158,27 @@ def _number(text: str) -> Any:
         return float(text[:-1] if scale != 1 else text) * scale
     except ValueError:
         return text
+
+
+def against_reference(table: pa.Table) -> pa.Table:
+    """Compressed rows (identity, status, error, prediction, rates) with the uncompressed row's
+    prediction (`reference_prediction`) and `flip` (an ok row whose prediction differs from it):
+    what the item browser and the example grid look for, by a join so that a million-row run
+    stays fast."""
+    keys = [k for k in ("task", "dataset", "model", "item_id") if k in table.column_names]
+    ok = pc.equal(table.column("status"), STATUS_OK)
+    reference = (
+        table.filter(pc.and_(ok, pc.equal(table.column("setting"), REFERENCE)))
+        .select([*keys, "prediction"])
+        .rename_columns([*keys, "reference_prediction"])
+    )
+    wanted = [*keys, "setting", "status", "error", "prediction", *RATE_COLUMNS]
+    compressed = table.filter(pc.not_equal(table.column("setting"), REFERENCE)).select(
+        [c for c in wanted if c in table.column_names]
+    )
+    joined = compressed.join(reference, keys=keys, join_type="left outer", use_threads=False)
+    differs = pc.fill_null(
+        pc.not_equal(joined.column("prediction"), joined.column("reference_prediction")), False
+    )
+    flip = pc.and_(pc.equal(joined.column("status"), STATUS_OK), differs)
+    return joined.append_column("flip", flip)

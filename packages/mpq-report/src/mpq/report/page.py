@@ -17,11 +17,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mpq.core.codec import REFERENCE
 from mpq.core.records import STATUS_OK
+from mpq.report.load import against_reference
 from mpq.report.tables import MARK_TEXT, Cell, Table
 
 MAX_BROWSER_ROWS = 5000
+BROWSER_COLUMNS = ("item_id", "setting", "bpp", "kbps", "prediction", "reference_prediction",
+                   "status", "error")  # fmt: skip
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 16px;color:#222}
@@ -112,42 +114,30 @@ def image(path: Path, caption: str, wide: bool = False) -> str:
 
 def item_browser(table: pa.Table) -> tuple[Table, int]:
     """Every failed row and every prediction unlike the uncompressed one; (table, rows in all)."""
-    ok = pc.equal(table.column("status"), STATUS_OK)
-    reference = {
-        (r["task"], r["item_id"]): r["prediction"]
-        for r in table.filter(pc.and_(ok, pc.equal(table.column("setting"), REFERENCE)))
-        .select(["task", "item_id", "prediction"])
-        .to_pylist()
-    }
-    columns = ["task", "item_id", "setting", "prediction", "status", "error", "bpp", "kbps"]
-    present = [c for c in columns if c in table.column_names]
-    compressed = table.filter(pc.not_equal(table.column("setting"), REFERENCE)).select(present)
+    rows = against_reference(table)
+    picked = rows.filter(
+        pc.or_(rows.column("flip"), pc.not_equal(rows.column("status"), STATUS_OK))
+    )
     out = Table(
         ["Item", "Setting", "Rate", "Prediction", "Uncompressed prediction", "Status"],
         caption="Rows whose prediction differs from the model's on the uncompressed item"
         " (flip) and rows that failed (with the error).",
     )
-    total = 0
-    for row in compressed.to_pylist():
-        before = reference.get((row["task"], row["item_id"]))
-        failed = row["status"] != STATUS_OK
-        if not failed and (before is None or row.get("prediction") == before):
-            continue
-        total += 1
-        if len(out.rows) >= MAX_BROWSER_ROWS:
-            continue
+    columns = [c for c in BROWSER_COLUMNS if c in picked.column_names]
+    for row in picked.slice(0, MAX_BROWSER_ROWS).select(columns).to_pylist():
         rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
+        failed = row["status"] != STATUS_OK
         out.rows.append(
             [
                 Cell(row["item_id"]),
                 Cell(row["setting"]),
                 Cell("" if rate is None else f"{rate:.3f}"),
                 Cell(_shown(row.get("prediction"))),
-                Cell(_shown(before)),
+                Cell(_shown(row.get("reference_prediction"))),
                 Cell(f"failed: {row.get('error') or ''}" if failed else "flip"),
             ]
         )
-    return out, total
+    return out, picked.num_rows
 
 
 def _shown(prediction: str | None) -> str:
