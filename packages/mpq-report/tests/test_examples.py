@@ -1,8 +1,10 @@
+import shutil
+
 import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
-from synthetic_runs import write_run
+from synthetic_runs import compile_latex, write_run
 
 from mpq.core import registry
 from mpq.core.codec import apply_setting, parse_codec_spec
@@ -51,6 +53,11 @@ def test_the_grid_is_drawn_by_build_and_encodes_again_without_a_cache(synthetic_
     image = np.asarray(Image.open(png).convert("RGB"))
     assert image.shape[0] > 300 and len(np.unique(image.reshape(-1, 3), axis=0)) > 50
     assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    if shutil.which("pdflatex"):  # the grid is a two-column figure of paper.tex
+        out = tmp_path / "out"
+        body = f"\\newcommand{{\\mpqreport}}{{{out}}}\\input{{{out}/paper.tex}}"
+        log = compile_latex(tmp_path, body, "twocolumn")
+        assert "Overfull \\hbox" not in log and "examples.pdf" in log
 
 
 def test_flips_first_orders_items_by_the_rate_their_prediction_changes():

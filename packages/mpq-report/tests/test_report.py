@@ -49,7 +49,7 @@ def test_paper_table_compares_codecs_at_a_common_rate(image_run):
     table = paper_table(report.experiments)
     assert table.columns == ["", "Original", "jpeg", "webp"]
     title, scores, rates = table.rows
-    assert title[0].span and title[0].text == "classify / beans: Top-1 accuracy, n = 50"
+    assert title[0].span and title[0].text == "classify / beans: Top-1 accuracy, n = 50 items"
     # 0.08 bpp is the lowest rate both reach: measured on JPEG, interpolated on WebP.
     assert [c.text for c in scores[:3]] == ["score", "0.960", "0.400"]
     assert (scores[2].mark, scores[3].mark) == ("", "dagger")
@@ -69,7 +69,7 @@ def test_bold_only_where_the_interval_clears_the_runner_up(tmp_path, n, bold):
     title, scores, _ = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"]).rows
     # 0.8 vs 0.6 correct: the 95% intervals overlap over 50 items and separate over 400.
     assert (scores[2].bold, scores[3].bold) == (bold, False)
-    assert title[0].text.endswith(f"n = {n}")
+    assert title[0].text.endswith(f"n = {n} items")
 
 
 def test_bd_rows_give_the_known_answer(image_run):
@@ -222,7 +222,7 @@ def test_manifest_of_runs_is_the_only_source(image_run):
     manifest["scores"]["accuracy"]["label"] = "Renamed"
     (image_run / "manifest.json").write_text(json.dumps(manifest))
     table = paper_table(prepare([image_run], ReportOptions(resamples=0)).experiments)
-    assert table.rows[0][0].text == "classify / beans: Renamed, n = 50"
+    assert table.rows[0][0].text == "classify / beans: Renamed, n = 50 items"
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
@@ -283,3 +283,19 @@ def test_filters_that_match_nothing_are_errors_listing_what_exists(
     with pytest.raises(MpqError) as error:
         prepare([image_run], ReportOptions(resamples=0, **{option: value}))
     assert message in str(error.value)
+
+
+def test_a_score_over_some_items_says_how_many(tmp_path):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG})
+    table = pq.read_table(next((run / "results").glob("*.parquet")))
+    labelled = [i in ("i000", "i001") for i in table.column("item_id").to_pylist()]
+    correct = [c if keep else None for c, keep in zip(table.column("stat.correct").to_pylist(),
+                                                      labelled, strict=True)]  # fmt: skip
+    index = table.schema.get_field_index("stat.correct")
+    pq.write_table(table.set_column(index, "stat.correct", [correct]),
+                   next((run / "results").glob("*.parquet")))  # fmt: skip
+    report = prepare([run], ReportOptions(resamples=0))
+    title, _, _ = report.paper().rows
+    assert title[0].text == "classify / beans: Top-1 accuracy, n = 2 of 50 items"
+    (exp,) = report.experiments
+    assert exp.reference.scores["accuracy"].n == 2 and exp.reference.n_ok == 50

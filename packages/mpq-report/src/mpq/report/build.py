@@ -223,6 +223,12 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     for name, table in tables.items():
         (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
     paper_figures = [f for e in report.experiments if (f := _key_figure(report, e, out))]
+    grids = [p for p in figure_paths if p.suffix == ".pdf" and p.stem.endswith("_examples")]
+    caption = EXAMPLES_CAPTION.format(crop=CROP, right="blue, a check", wrong="vermillion, a cross")
+    paper_figures += [
+        Figure(str(p.relative_to(out).with_suffix("")), caption, f"fig:mpq-{p.stem}", wide=True)
+        for p in grids
+    ]
     (out / "paper.tex").write_text(
         include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
     )
@@ -242,7 +248,7 @@ EXAMPLES_CAPTION = (
 
 def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str:
     pngs = [p for p in figure_paths if p.suffix == ".png"]
-    key = {out / f"{f.path}.png" for f in paper_figures}
+    key = {out / f"{f.path}.png" for f in paper_figures if not f.wide}
     grids = [p for p in pngs if p.stem.endswith("_examples")]
     caption = EXAMPLES_CAPTION.format(crop=CROP, right="\u2713", wrong="\u2717")
     sections = [
@@ -250,7 +256,7 @@ def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str
             "Task score at a common rate",
             html_table(tables["paper"])
             + '<div class="figures">'
-            + "".join(image(p, f.caption) for f in paper_figures if (p := out / f"{f.path}.png"))
+            + "".join(image(out / f"{f.path}.png", f.caption) for f in paper_figures if not f.wide)
             + "</div>",
         ),
     ]

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
-from mpq.report.points import Experiment, Point, label, score_of, unit_of
+from mpq.report.points import Experiment, Point, items_scored, label, score_of, unit_of
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -137,20 +137,6 @@ def _finish(fig: Figure, ax, experiment: Experiment, name: str) -> None:
     rows = -(-len(labels) // LEGEND_COLUMNS)
     fig.set_figheight(SIZE[1] + LEGEND_ROW_INCHES * rows)
     fig.legend(handles, labels, loc="outside lower center", ncol=LEGEND_COLUMNS, frameon=False)
-
-
-def items_scored(experiment: Experiment, name: str) -> str:
-    """'n = 6 items', or 'n = 2 of 6 items' when a score covers only some (labelled) items."""
-    reference = experiment.reference
-    items = (
-        reference.n_ok if reference else max((p.summary.n_ok for p in experiment.points), default=0)
-    )
-    counts = {a.n for p in experiment.points if (a := score_of(p.summary, name)) is not None}
-    if reference and name in reference.scores:
-        counts.add(reference.scores[name].n)
-    low, high = min(counts, default=items), max(counts, default=items)
-    n = str(high) if low == high else f"{low}-{high}"
-    return f"n = {n} items" if low == high == items else f"n = {n} of {items} items"
 
 
 def _log_axis(ax) -> None:

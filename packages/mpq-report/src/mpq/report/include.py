@@ -2,7 +2,8 @@
 
 Set ``\\newcommand{\\mpqreport}{path/to/report}`` before ``\\input{path/to/report/paper.tex}``
 when the report folder is not the paper's folder; the preamble needs booktabs and graphicx.
-Figures are one column wide (`\\linewidth`, as drawn: 3.5 in), so they fit either layout.
+Plots are one column wide (`\\linewidth`, as drawn: 3.5 in); the grid of decoded examples spans
+both columns of a two-column paper (`figure*`). Either fits a one-column paper too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ class Figure:
     path: str  # of the PDF relative to the report folder, without its extension
     caption: str
     label: str
+    wide: bool = False  # across both columns of a two-column paper (figure*)
 
 
 def include_file(figures: list[Figure], tables: list[str]) -> str:
@@ -28,13 +30,14 @@ def include_file(figures: list[Figure], tables: list[str]) -> str:
         r"\providecommand{\mpqreport}{.}",
     ]
     for figure in figures:
+        environment = "figure*" if figure.wide else "figure"
         lines += [
-            r"\begin{figure}[tbp]",
+            rf"\begin{{{environment}}}[tbp]",
             r"\centering",
             rf"\includegraphics[width=\linewidth]{{\mpqreport/{figure.path}.pdf}}",
             rf"\caption{{{escape(figure.caption)}}}",
             rf"\label{{{figure.label}}}",
-            r"\end{figure}",
+            rf"\end{{{environment}}}",
         ]
     lines += [rf"\input{{\mpqreport/{table}}}" for table in tables]
     return "\n".join([*lines, ""])

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -177,11 +176,18 @@ def _merged_manifest(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def best_index(values: list[float], higher_is_better: bool) -> int | None:
-    finite = [(v, i) for i, v in enumerate(values) if v is not None and np.isfinite(v)]
-    if not finite:
-        return None
-    return (max if higher_is_better else min)(finite)[1]
+def items_scored(experiment: Experiment, name: str) -> str:
+    """'n = 6 items', or 'n = 2 of 6 items' when a score covers only some (labelled) items."""
+    reference = experiment.reference
+    items = (
+        reference.n_ok if reference else max((p.summary.n_ok for p in experiment.points), default=0)
+    )
+    counts = {a.n for p in experiment.points if (a := score_of(p.summary, name)) is not None}
+    if reference and name in reference.scores:
+        counts.add(reference.scores[name].n)
+    low, high = min(counts, default=items), max(counts, default=items)
+    n = str(high) if low == high else f"{low}-{high}"
+    return f"n = {n} items" if low == high == items else f"n = {n} of {items} items"
 
 
 def score_of(summary: SettingSummary, name: str) -> Aggregate | None:

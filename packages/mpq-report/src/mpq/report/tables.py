@@ -34,7 +34,7 @@ from mpq.report.matched import (
     primary_score,
     score_at,
 )
-from mpq.report.points import Experiment, label, score_of, unit_of
+from mpq.report.points import Experiment, items_scored, label, score_of, unit_of
 
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -132,9 +132,8 @@ def paper_table(
         cells = [_paper_cell(experiment, c, name, rate, chosen, method) for c in columns]
         winner = clear_winner(cells, info.get("higher_is_better", True))
         reference = experiment.reference.scores.get(name) if experiment.reference else None
-        counts = sorted({c.score.n for c in cells if c is not None})
-        n = _counts(([reference.n] if reference else []) + counts)
-        title = f"{experiment.title}: {short_label(info.get('label', name))}, n = {n}"
+        scored_label = short_label(info.get("label", name))
+        title = f"{experiment.title}: {scored_label}, {items_scored(experiment, name)}"
         scored = [Cell("score"), Cell(fmt(reference.value if reference else None))]
         rates = [Cell(f"rate ({experiment.rate_unit})", small=True), Cell("")]
         for i, cell in enumerate(cells):
@@ -201,8 +200,8 @@ def _paper_caption(
     )
     if INTERPOLATED in marks:
         text += (
-            f" \u2020 interpolated along the codec's quality curve ({method} over log rate, as"
-            " BD-rate)."
+            f" \u2020 interpolated along the codec's quality curve ({method.capitalize()} over log"
+            " rate, as BD-metric; its interval interpolated from its neighbours')."
         )
     if TARGETED in marks:
         text += " \u2021 the codec's rate-targeted setting."
@@ -214,16 +213,11 @@ def short_label(text: str) -> str:
     return text.split(" (")[0].split(",")[0]
 
 
-def _counts(counts: list[int]) -> str:
-    low, high = min(counts, default=0), max(counts, default=0)
-    return str(low) if low == high else f"{low}-{high}"
-
-
 def points_table(experiments: list[Experiment]) -> Table:
     scores = list(dict.fromkeys(s for e in experiments for s in e.scores))
     metrics = sorted({m for e in experiments for p in e.points for m in p.summary.metrics})
     table = Table(
-        ["Setting", "n", "Failed", "Rate", "Pooled", *scores, *metrics],
+        ["Setting", "n", "Failed", "Rate", "Pooled", *scores, *map(with_unit, metrics)],
         caption="Every operating point: rate as the mean over items and pooled (total bits over"
         " total pixels or seconds); scores with 95% bootstrap intervals (n=: items scored, where"
         " fewer than the n items, e.g. only labelled ones); similarity means. \u2021: a"
@@ -272,13 +266,17 @@ def bd_table(rows: list[tuple[str, str, str, str, Delta, Delta]], method: str) -
         align="llllrrrr",
     )  # fmt: skip
     for title, measure, anchor, test, rate, metric in rows:
-        unit = unit_of(measure)
         table.rows.append(
-            [Cell(title), Cell(f"{measure} ({unit})" if unit else measure), Cell(label(anchor)),
+            [Cell(title), Cell(with_unit(measure)), Cell(label(anchor)),
              Cell(label(test)), Cell(fmt(rate.value, 2)), Cell(_percent(rate.overlap)),
              Cell(fmt(metric.value, 4)), Cell(_percent(metric.overlap))]
         )  # fmt: skip
     return table
+
+
+def with_unit(name: str) -> str:
+    unit = unit_of(name)
+    return f"{name} ({unit})" if unit else name
 
 
 def _percent(fraction: float) -> str:
@@ -288,17 +286,21 @@ def _percent(fraction: float) -> str:
 def correlation_table(rows: list[tuple[str, str, str, Correlation]]) -> Table:
     """rows: (experiment, score, metric, correlation)."""
     table = Table(
-        ["Task / dataset", "Score", "Metric", "n", "Spearman", "Pearson"],
+        ["Score", "Metric", "n", "Spearman", "Pearson"],
         caption="Correlation of each similarity metric with the task score across operating"
-        " points, with 95% bootstrap intervals over points.",
+        " points (n: points), with 95% bootstrap intervals over points.",
         label="tab:mpq-correlation",
-        align="lllrrr",
+        align="llrrr",
     )
+    previous = None
     for title, score, metric, c in rows:
+        if title != previous:
+            table.rows.append([Cell(title, span=True)])
+            previous = title
         spearman = f"{fmt(c.spearman, 2)} [{fmt(c.spearman_ci[0], 2)}, {fmt(c.spearman_ci[1], 2)}]"
         pearson = f"{fmt(c.pearson, 2)} [{fmt(c.pearson_ci[0], 2)}, {fmt(c.pearson_ci[1], 2)}]"
         table.rows.append(
-            [Cell(title), Cell(score), Cell(metric), Cell(str(c.n)), Cell(spearman), Cell(pearson)]
+            [Cell(score), Cell(with_unit(metric)), Cell(str(c.n)), Cell(spearman), Cell(pearson)]
         )
     return table
 
