@@ -29,8 +29,8 @@ STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1180px;padding:0 16px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:8px 0;font-size:12.5px}
-th,td{padding:3px 8px;text-align:right;border-bottom:1px solid #eee;white-space:nowrap}
-th:first-child,td:first-child{text-align:left}
+th,td{padding:3px 8px;text-align:left;border-bottom:1px solid #eee;white-space:nowrap}
+td.num{text-align:right}
 th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}th:hover{background:#e4e4e4}
 th.asc::after{content:" \\25B2"}th.desc::after{content:" \\25BC"}
 td.title{text-align:left;font-style:italic;background:#fafafa}
@@ -93,7 +93,8 @@ def html_table(table: Table) -> str:
         cells = []
         for cell in row:
             text = html.escape(cell.text) + MARK_TEXT.get(cell.mark, "")
-            cells.append(f"<td>{f'<b>{text}</b>' if cell.bold else text}</td>")
+            kind = ' class="num"' if _numeric(cell.text) else ""
+            cells.append(f"<td{kind}>{f'<b>{text}</b>' if cell.bold else text}</td>")
         rows.append(f"<tr>{''.join(cells)}</tr>")
     bodies.append(rows)
     tbody = "".join(f"<tbody>{''.join(body)}</tbody>" for body in bodies if body)
@@ -101,6 +102,16 @@ def html_table(table: Table) -> str:
         f'<div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>{tbody}'
         f'</table></div><p class="caption">{html.escape(table.caption)}</p>'
     )
+
+
+def _numeric(text: str) -> bool:
+    """Numbers (and '--' for a missing one) align right."""
+    head = text.split(" ")[0]
+    try:
+        float(head)
+    except ValueError:
+        return head == "--"
+    return True
 
 
 def image(path: Path, caption: str, wide: bool = False) -> str:

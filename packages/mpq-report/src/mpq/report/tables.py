@@ -258,10 +258,10 @@ def bd_table(rows: list[tuple[str, str, str, str, Delta, Delta]], method: str) -
     table = Table(
         ["Task / dataset", "Measure", "Anchor", "Test", "BD-rate (%)", "shared", "BD-metric",
          "shared"],
-        caption=f"Bjontegaard deltas ({method} interpolation) of each codec's quality curve vs"
-        " the anchor's; negative BD-rate: fewer bits for the same score. shared: the fraction of"
-        " the two curves' score (BD-rate) or log-rate (BD-metric) range both cover, over which"
-        " the delta is averaged. --: not computable (the notes say why).",
+        caption=f"Bjontegaard deltas ({method.capitalize()} interpolation) of each codec's quality"
+        " curve vs the anchor's; negative BD-rate: fewer bits for the same score. shared: the"
+        " fraction of the two curves' score (BD-rate) or log-rate (BD-metric) range both cover,"
+        " over which the delta is averaged. --: not computable (the notes say why).",
         label="tab:mpq-bd",
         align="llllrrrr",
     )  # fmt: skip
