@@ -64,6 +64,7 @@ class Report:
     notes: Notes = field(default_factory=Notes)
     points: list[str] = field(default_factory=list)  # --point settings, as the runs spell them
     runs: Runs | None = None
+    captions: dict[Path, str] = field(default_factory=dict)  # figure PNG -> what it shows
 
     def paper(self) -> Table:
         return paper_table(
@@ -122,12 +123,22 @@ def figures(report: Report, out: Path) -> list[Path]:
         stem = f"{e.task}_{e.dataset}"
         for name in [*e.scores, *e.metrics]:
             fig = versus_rate(e, name, report.palette, report.options.log_rate)
-            written += save(fig, out, f"{stem}_{name}_vs_rate")
+            paths = save(fig, out, f"{stem}_{name}_vs_rate")
+            report.captions[paths[-1]] = f"{e.title}: {_name(e, name)} vs rate, 95% CI bands."
+            written += paths
         for score in e.scores:
             for metric in e.metrics:
                 fig = score_vs_metric(e, score, metric, report.palette)
-                written += save(fig, out, f"{stem}_{score}_vs_{metric}")
+                paths = save(fig, out, f"{stem}_{score}_vs_{metric}")
+                report.captions[paths[-1]] = (
+                    f"{e.title}: {_name(e, score)} vs {metric} at each operating point."
+                )
+                written += paths
     return written
+
+
+def _name(e: Experiment, name: str) -> str:
+    return e.scores[name].get("label", name) if name in e.scores else name
 
 
 def example_grids(report: Report, out: Path) -> list[Path]:
@@ -264,7 +275,12 @@ def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str
         sections.append(("What the codecs did", "".join(image(p, caption, True) for p in grids)))
     others = [p for p in pngs if p not in key and p not in grids]
     sections += [
-        ("Figures", '<div class="figures">' + "".join(image(p, p.stem) for p in others) + "</div>"),
+        (
+            "Figures",
+            '<div class="figures">'
+            + "".join(image(p, report.captions.get(p, p.stem)) for p in others)
+            + "</div>",
+        ),
         ("Every operating point", html_table(tables["points"])),
         ("BD-rate and BD-metric", html_table(tables["bd"])),
         ("Similarity vs task score", html_table(tables["correlation"])),

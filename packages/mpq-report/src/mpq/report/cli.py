@@ -123,7 +123,7 @@ def main() -> None:
 @friendly_errors
 @_show_warnings
 def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
-    """Everything: figures (PDF+PNG), LaTeX tables and summary.md."""
+    """Everything: report.html, paper.tex, figures (PDF+PNG), LaTeX tables and summary.md."""
     summary = builder.build(run_dirs, out, _options(kwargs))
     click.echo(
         f"Report written: {summary} (figures in {out / 'figures'}, tables in {out / 'tables'})"
