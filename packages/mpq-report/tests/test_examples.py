@@ -1,4 +1,7 @@
 import shutil
+import struct
+import zlib
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -7,11 +10,14 @@ from PIL import Image
 from synthetic_runs import compile_latex, write_run
 
 from mpq.core import registry
-from mpq.core.codec import apply_setting, parse_codec_spec
+from mpq.core.codec import Codec, Param, apply_setting, parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
+from mpq.core.rate import AudioExtent, Bitstream
+from mpq.core.task import Item, Score, Task
 from mpq.core.testing import SyntheticCodec, SyntheticTask
 from mpq.report.build import ReportOptions, build, prepare
 from mpq.report.examples import collect, flips_first, operating_points
+from mpq.report.examples import figure as example_figure
 
 CODEC = "python:mpq.core.testing:SyntheticCodec"
 OPTIONS = {"items": 8, "size": 24, "seed": 3}
@@ -96,3 +102,70 @@ def test_log_mel_puts_a_tone_in_its_mel_band():
     edges = np.linspace(0, 2595 * np.log10(1 + (rate / 2) / 700), MELS + 2)
     centre_hz = 700 * (10 ** (edges[band + 1] / 2595) - 1)
     assert abs(centre_hz - 1000) < 100  # HTK mel bands are ~70 Hz wide around 1 kHz
+
+
+class QuantisedAudio(Codec):
+    """float (channels, samples) in [-1, 1] quantised to `depth` bits: a known audio codec."""
+
+    name = "python:test_examples:QuantisedAudio"
+    modality = "audio"
+    parameters = (Param("depth", int, 8, low=2, high=8, rate=+1),)
+
+    def encode(self, data: np.ndarray) -> Bitstream:
+        levels = 2 ** (self.values["depth"] - 1)
+        q = np.round(np.clip(data, -1, 1) * (levels - 1)).astype(np.int8)
+        header = struct.pack("<III", *data.shape, levels)
+        return Bitstream(header + zlib.compress(q.tobytes()), AudioExtent(data.shape[1], 1, 8000))
+
+    def decode(self, bitstream: Bitstream) -> np.ndarray:
+        channels, samples, levels = struct.unpack_from("<III", bitstream.payload)
+        raw = zlib.decompress(bitstream.payload[12:])
+        q = np.frombuffer(raw, dtype=np.int8).reshape(channels, samples)
+        return (q.astype(np.float32) / (levels - 1)).astype(np.float32)
+
+
+class TwoBandSeparation(Task):
+    """'Separates' a mixture into a low and a high band (a moving average and the rest)."""
+
+    name = "two-band"
+    modality = "audio"
+    scores: ClassVar[dict[str, Score]] = {"energy": Score("mean", ("energy",), "Low-band energy")}
+
+    def items(self):
+        t = np.arange(8000) / 8000
+        for i in range(2):
+            mix = 0.5 * np.sin(2 * np.pi * 200 * t) + 0.3 * np.sin(2 * np.pi * (2000 + 500 * i) * t)
+            yield Item(f"track{i}", mix[None, :].astype(np.float32), None)
+
+    def predict(self, batch):
+        kernel = np.ones(16) / 16
+        low = [np.convolve(x[0], kernel, mode="same")[None, :] for x in batch]
+        return [{"low": lo, "high": x - lo} for x, lo in zip(batch, low, strict=True)]
+
+    def score(self, item, prediction, reference_prediction):
+        return {"energy": float(np.mean(prediction["low"] ** 2))}
+
+    def prediction_json(self, prediction):
+        return None
+
+
+def test_a_separator_gets_one_row_per_stem(tmp_path):
+    registry.tasks.register("two-band", TwoBandSeparation)
+    config = SweepConfig(parse_codec_spec(f"{QuantisedAudio.name}:depth=3,6"), workers=0,
+                         cache_dir=None, progress=False)  # fmt: skip
+    run_sweep(TwoBandSeparation(), tmp_path / "run", config)
+    report = prepare([tmp_path / "run"], ReportOptions(resamples=0))
+    (exp,) = report.experiments
+    manifest = next(iter(report.runs.manifests.values()))
+    examples, notes = collect(exp, manifest, report.runs.table, ["track1"], {}, None)
+    assert notes == [], notes
+    assert [name for name, _ in examples.rows] == ["track1: low", "track1: high"]
+    (_, original_panels), (_, high_panels) = examples.rows
+    mix = next(i for i in TwoBandSeparation().items() if i.id == "track1").data
+    expected = TwoBandSeparation().predict([mix])[0]
+    assert np.allclose(original_panels[0].data, expected["low"])
+    assert np.allclose(high_panels[0].data, expected["high"])
+    assert original_panels[1].title.startswith("QuantisedAudio\n") and high_panels[1].title == ""
+    png = tmp_path / "grid.png"
+    example_figure(examples).savefig(png, dpi=80)
+    assert np.asarray(Image.open(png)).shape[0] > 150

@@ -6,7 +6,8 @@ registries (entry points of whatever is installed) and decodes again from core's
 the row recorded when the cache no longer holds the bitstream; a re-encoding whose size differs
 from the row's is said in a note. Without the task's or a codec's package, the grid is left out
 with a note naming what to install. Each panel shows the codec at its operating point of the
-paper table, its rate and the model's prediction stored in the row.
+paper table, its rate and the model's prediction stored in the row; a source separator's
+estimates are not stored, so for one the model runs again on the CPU and each stem gets a row.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ RIGHT, WRONG = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion, with a che
 PREDICTION_KEYS = ("label", "normalized", "text", "raw", "class")
 MELS, FFT, HOP = 64, 1024, 256
 DYNAMIC_RANGE_DB = 80.0
+DEFAULT_SAMPLE_RATE = 16000  # for a bare array whose rows record no rate
 ID_WIDTH = 24  # characters of an item id above a panel (long ids keep their end)
 
 
@@ -61,6 +63,7 @@ class Panel:
     data: Any  # an HxWxC image or a (channels, samples) signal
     prediction: str = ""
     correct: bool | None = None
+    sample_rate: int | None = None  # of a signal that does not carry its own (a separated stem)
 
 
 @dataclass
@@ -135,13 +138,21 @@ def collect(
         return None, [f"{experiment.title}: no example grid ({error})"]
     chosen = rows.filter(pc.is_in(rows.column("item_id"), pa.array(ids)))
     by_key = {(r["item_id"], r["setting"]): r for r in chosen.to_pylist()}
+
+    def chosen_rows(item_id: str) -> list[dict[str, Any]]:
+        return [r for (item, _), r in by_key.items() if item == item_id]
+
     modality = str(manifest.get("modality", "image"))
     examples = Examples(experiment, modality)
     notes: list[str] = []
     labels = dict(zip(points, column_labels(list(points)), strict=True))
+    set_up = False
     for item_id in ids:
         reference = by_key.get((item_id, REFERENCE), {})
-        panels = [Panel("original", originals[item_id], *_prediction(reference))]
+        rate = next(
+            (r.get("sample_rate") for r in chosen_rows(item_id) if r.get("sample_rate")), None
+        )
+        panels = [Panel("original", originals[item_id], *_prediction(reference), rate)]
         for curve, point in points.items():
             row = by_key.get((item_id, point.setting))
             unit = experiment.rate_unit
@@ -157,9 +168,56 @@ def collect(
                 notes.append(note)
             item_rate = row.get("bpp") if row.get("bpp") is not None else row.get("kbps")
             title = f"{labels[curve]}\n{fmt_rate(item_rate, unit)} {unit}"
-            panels.append(Panel(title, decoded, *_prediction(row)))
+            panels.append(Panel(title, decoded, *_prediction(row), row.get("sample_rate")))
+        if modality == "audio" and not any(p.prediction for p in panels if p.data is not None):
+            stems, note = _stems(task, panels, set_up)
+            set_up = set_up or stems is not None
+            if note:
+                notes.append(f"{experiment.title}: {note}")
+            if stems is not None:
+                examples.rows += _stem_rows(item_id, panels, stems)
+                continue
         examples.rows.append((item_id, panels))
     return examples, notes
+
+
+def _stems(task: Task, panels: list[Panel], set_up: bool) -> tuple[list | None, str]:
+    """A separator's stems of each panel's signal: the run stores none, so the model runs here
+    (on the CPU, once per item and codec); None when the task's predictions are not stems."""
+    signals = [p.data for p in panels if p.data is not None]
+    try:
+        if not set_up:
+            task.setup("cpu", False)
+        outputs = task.predict(signals)
+    except Exception as error:
+        return None, f"separated stems not drawn ({type(error).__name__}: {error})"
+    if not all(isinstance(o, dict) and o for o in outputs):
+        return None, ""
+    found = iter(outputs)
+    return [next(found) if p.data is not None else None for p in panels], ""
+
+
+def _stem_rows(
+    item_id: str, panels: list[Panel], stems: list[dict | None]
+) -> list[tuple[str, list[Panel]]]:
+    """One grid row per stem: the model's estimate of it from each panel's mixture."""
+    names = next(s for s in stems if s is not None)
+    rows = []
+    for i, name in enumerate(names):
+        rows.append(
+            (
+                f"{item_id}: {name}",
+                [
+                    Panel(
+                        p.title if i == 0 else "",
+                        None if s is None else s.get(name),
+                        sample_rate=getattr(p.data, "sample_rate", p.sample_rate),
+                    )
+                    for p, s in zip(panels, stems, strict=True)
+                ],
+            )
+        )
+    return rows
 
 
 def _task(manifest: dict[str, Any]) -> Task:
@@ -262,7 +320,7 @@ def figure(examples: Examples) -> Figure:
         axes = np.atleast_2d(fig.subplots(len(examples.rows), columns, squeeze=False))
         for r, (item_id, panels) in enumerate(examples.rows):
             # One dB scale per item, from its original: a codec's lost energy shows as dark.
-            top = float(_log_mel(panels[0].data).max()) if audio else 0.0
+            top = float(_log_mel(panels[0].data, panels[0].sample_rate).max()) if audio else 0.0
             for c, panel in enumerate(panels):
                 ax = axes[r, c]
                 ax.set_xticks([])
@@ -270,8 +328,8 @@ def figure(examples: Examples) -> Figure:
                 if panel.data is not None:
                     if audio:
                         ax.imshow(
-                            _log_mel(panel.data), origin="lower", aspect="auto", cmap="magma",
-                            vmin=top - DYNAMIC_RANGE_DB, vmax=top,
+                            _log_mel(panel.data, panel.sample_rate), origin="lower",
+                            aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB, vmax=top,
                         )  # fmt: skip
                     else:
                         ax.imshow(_crop(panel.data), interpolation="nearest")
@@ -294,10 +352,10 @@ def _crop(image: np.ndarray) -> np.ndarray:
     return crop[..., 0] if crop.ndim == 3 and crop.shape[2] == 1 else crop
 
 
-def _log_mel(signal: Any) -> np.ndarray:
+def _log_mel(signal: Any, sample_rate: int | None = None) -> np.ndarray:
     """dB log-mel spectrogram (HTK mel scale) of the channel mean of a signal."""
     samples = np.asarray(getattr(signal, "samples", signal), dtype=np.float64)
-    rate = int(getattr(signal, "sample_rate", 16000))
+    rate = int(getattr(signal, "sample_rate", sample_rate or DEFAULT_SAMPLE_RATE))
     mono = samples.mean(axis=0) if samples.ndim == 2 else samples
     mono = np.pad(mono, (0, max(0, FFT - len(mono))))
     frames = np.lib.stride_tricks.sliding_window_view(mono, FFT)[::HOP] * np.hanning(FFT)
