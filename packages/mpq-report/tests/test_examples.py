@@ -12,6 +12,7 @@ from synthetic_runs import compile_latex, write_run
 from mpq.core import registry
 from mpq.core.codec import Codec, Param, apply_setting, parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
+from mpq.core.errors import MpqError
 from mpq.core.rate import AudioExtent, Bitstream
 from mpq.core.task import Item, Score, Task
 from mpq.core.testing import SyntheticCodec, SyntheticTask
@@ -169,3 +170,8 @@ def test_a_separator_gets_one_row_per_stem(tmp_path):
     png = tmp_path / "grid.png"
     example_figure(examples).savefig(png, dpi=80)
     assert np.asarray(Image.open(png)).shape[0] > 150
+
+
+def test_an_example_id_that_matches_no_item_is_an_error(synthetic_run, tmp_path):
+    with pytest.raises(MpqError, match=r"--examples nope: no such item in these runs; items: img"):
+        build([synthetic_run], tmp_path / "out", ReportOptions(resamples=0, examples=["nope"]))

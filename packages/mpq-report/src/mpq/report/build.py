@@ -146,6 +146,13 @@ def example_grids(report: Report, out: Path) -> list[Path]:
     written: list[Path] = []
     if not report.options.examples and report.options.example_count <= 0:
         return written
+    items = set(report.runs.table.column("item_id").to_pylist())
+    missing = [i for i in report.options.examples if i not in items]
+    if missing:
+        raise MpqError(
+            f"--examples {', '.join(missing)}: no such item in these runs; items:"
+            f" {', '.join(sorted(items)[:20])}{' ...' if len(items) > 20 else ''}."
+        )
     for e in report.experiments:
         manifest = _manifest_of(report.runs, e)
         rows = report.runs.table.filter(

@@ -123,13 +123,11 @@ def collect(
     points = operating_points(experiment, at_rate)
     if not points:
         return None, []
-    known = set(rows.column("item_id").to_pylist())
-    missing = [w for w in wanted if w not in known]
-    if missing:
-        raise MpqError(
-            f"--examples {', '.join(missing)}: no such item in {experiment.title}; items:"
-            f" {', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''}."
-        )
+    if wanted:
+        known = set(rows.column("item_id").to_pylist())
+        wanted = [w for w in wanted if w in known]
+        if not wanted:
+            return None, []  # the items asked for belong to another experiment
     try:
         task = _task(manifest)
         ids = list(wanted) or flips_first(rows, [p.setting for p in points.values()], count)
@@ -138,10 +136,6 @@ def collect(
         return None, [f"{experiment.title}: no example grid ({error})"]
     chosen = rows.filter(pc.is_in(rows.column("item_id"), pa.array(ids)))
     by_key = {(r["item_id"], r["setting"]): r for r in chosen.to_pylist()}
-
-    def chosen_rows(item_id: str) -> list[dict[str, Any]]:
-        return [r for (item, _), r in by_key.items() if item == item_id]
-
     modality = str(manifest.get("modality", "image"))
     examples = Examples(experiment, modality)
     notes: list[str] = []
@@ -149,9 +143,8 @@ def collect(
     set_up = False
     for item_id in ids:
         reference = by_key.get((item_id, REFERENCE), {})
-        rate = next(
-            (r.get("sample_rate") for r in chosen_rows(item_id) if r.get("sample_rate")), None
-        )
+        rates = (r.get("sample_rate") for (item, _), r in by_key.items() if item == item_id)
+        rate = next((r for r in rates if r), None)
         panels = [Panel("original", originals[item_id], *_prediction(reference), rate)]
         for curve, point in points.items():
             row = by_key.get((item_id, point.setting))
