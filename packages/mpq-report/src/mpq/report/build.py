@@ -169,8 +169,27 @@ def example_grids(report: Report, out: Path) -> list[Path]:
         for note in notes:
             report.notes.add(note)
         if examples is not None and examples.rows:
-            written += save(example_figure(examples), out, f"{e.task}_{e.dataset}_examples")
+            pdf, png = save(example_figure(examples), out, f"{e.task}_{e.dataset}_examples")
+            report.captions[pdf] = _examples_caption(
+                e.title, examples.modality, "blue, a check", "vermillion, a cross"
+            )
+            report.captions[png] = _examples_caption(e.title, examples.modality, "\u2713", "\u2717")
+            written += [pdf, png]
     return written
+
+
+def _examples_caption(title: str, modality: str, right: str, wrong: str) -> str:
+    shown = (
+        f"the central {CROP} px of each image"
+        if modality == "image"
+        else "a log-mel spectrogram of each item (one dB scale per item, from its original)"
+    )
+    return (
+        f"{title}: each codec at its operating point of the paper table (its rate-targeted"
+        f" setting at the common rate, else its measured setting nearest to it): {shown}, this"
+        f" item's rate, and the model's prediction ({right}: correct, {wrong}: wrong, where the"
+        " item has a label)."
+    )
 
 
 def _manifest_of(runs: Runs, e: Experiment) -> dict:
@@ -242,11 +261,11 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
         (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
     paper_figures = [f for e in report.experiments if (f := _key_figure(report, e, out))]
     grids = [p for p in figure_paths if p.suffix == ".pdf" and p.stem.endswith("_examples")]
-    caption = EXAMPLES_CAPTION.format(crop=CROP, right="blue, a check", wrong="vermillion, a cross")
     paper_figures += [
-        Figure(str(p.relative_to(out).with_suffix("")), caption, f"fig:mpq-{p.stem}", wide=True)
+        Figure(str(p.relative_to(out).with_suffix("")), report.captions[p], f"fig:mpq-{p.stem}",
+               wide=True)
         for p in grids
-    ]
+    ]  # fmt: skip
     (out / "paper.tex").write_text(
         include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
     )
@@ -256,19 +275,10 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     return summary
 
 
-EXAMPLES_CAPTION = (
-    "Each codec at its operating point of the paper table (its rate-targeted setting at the"
-    " common rate, else its measured setting nearest to it): the central {crop} px of each image"
-    " (or a log-mel spectrogram of each audio item), this item's rate, and the model's prediction"
-    " ({right}: correct, {wrong}: wrong, where the item has a label)."
-)
-
-
 def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str:
     pngs = [p for p in figure_paths if p.suffix == ".png"]
     key = {out / f"{f.path}.png" for f in paper_figures if not f.wide}
     grids = [p for p in pngs if p.stem.endswith("_examples")]
-    caption = EXAMPLES_CAPTION.format(crop=CROP, right="\u2713", wrong="\u2717")
     sections = [
         (
             "Task score at a common rate",
@@ -279,7 +289,9 @@ def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str
         ),
     ]
     if grids:
-        sections.append(("What the codecs did", "".join(image(p, caption, True) for p in grids)))
+        sections.append(
+            ("What the codecs did", "".join(image(p, report.captions[p], True) for p in grids))
+        )
     others = [p for p in pngs if p not in key and p not in grids]
     sections += [
         (
@@ -309,7 +321,8 @@ def _key_figure(report: Report, e: Experiment, out: Path) -> Figure | None:
     info = e.scores[name]
     caption = (
         f"{info.get('label', name)} vs rate, {e.title} ({e.model}): mean over items with 95%"
-        " bootstrap intervals (bands); dashed: uncompressed; stars: rate-targeted settings."
+        " bootstrap intervals (bands); dashed: uncompressed"
+        + ("; stars: rate-targeted settings." if e.targets() else ".")
     )
     return Figure(str(path.relative_to(out).with_suffix("")), caption, f"fig:mpq-{slug(e.task)}")
 
