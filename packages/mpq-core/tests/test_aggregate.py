@@ -124,3 +124,18 @@ def test_all_nan_or_no_items_gives_nan_and_zero_items(values):
     result = aggregate("mean", [values])
     assert result.n == 0 and np.isnan(result.value)
     assert aggregate("class_mean_ratio_of_sums", [values, values]).n == 0
+
+
+def test_n_counts_the_items_that_contributed():
+    # 18 photos, 2 labelled: accuracy over the 2, and its bootstrap resamples only those.
+    correct = [np.nan] * 16 + [1.0, 0.0]
+    result = aggregate("mean", [correct], resamples=200)
+    assert (result.value, result.n) == (0.5, 2)
+    assert 0.0 <= result.ci_low <= result.ci_high <= 1.0
+    # A label map with every pixel ignored adds nothing to intersections or unions.
+    inter, union = [[3, 0], [0, 0], [1, 2]], [[4, 1], [0, 0], [2, 2]]
+    miou = aggregate("class_mean_ratio_of_sums", [inter, union], resamples=0)
+    assert miou.n == 2 and miou.value == pytest.approx((4 / 6 + 2 / 3) / 2)
+    # An utterance with no reference words still counts when the model inserted words.
+    wer = aggregate("ratio_of_sums", [[2, 0, 3], [10, 0, 0]], resamples=0)
+    assert wer.n == 2 and wer.value == pytest.approx(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from mpq.core.records import SCHEMA_VERSION
@@ -25,12 +26,20 @@ def write_run(
     unit: str = "bpp",
     complete: bool = True,
     failed: dict[str, int] | None = None,
+    targets: dict[str, list[tuple[float, float, float, float]]] | None = None,
 ) -> Path:
-    """curves: codec -> [(quality, rate, accuracy, psnr)]; accuracy is exact: k of n correct."""
+    """curves: codec -> [(quality, rate, accuracy, psnr)]; accuracy is exact: k of n correct.
+
+    targets: codec -> [(target rate, rate reached, accuracy, psnr)], rate-targeted settings
+    (``codec:bpp=0.25``) whose rows record the target as a sweep does.
+    """
+    targets = targets or {}
     settings = ["none"] + [f"{c}:quality={q}" for c, pts in curves.items() for q, *_ in pts]
+    settings += [f"{c}:{unit}={t:g}" for c, pts in targets.items() for t, *_ in pts]
     manifest = new_manifest(
         task=task, codecs=settings, scores=SCORES, metrics=METRICS,
-        codec_knobs={c: "quality" for c in curves}, task_config={"dataset": dataset},
+        codec_knobs={c: "quality" for c in [*curves, *targets]},
+        task_config={"dataset": dataset},
     )  # fmt: skip
     rows = [
         _row(task, dataset, f"i{i:03d}", "none", "none", None, float(i < reference_accuracy * n))
@@ -48,6 +57,12 @@ def write_run(
                     row.pop("stat.correct")
                     row.pop("metric.psnr")
                 rows.append(row)
+    for codec, points in targets.items():
+        for target, rate, accuracy, psnr in points:
+            for i in range(n):
+                row = _row(task, dataset, f"i{i:03d}", f"{codec}:{unit}={target:g}", codec,
+                           (rate, unit), float(i < round(accuracy * n)), psnr)  # fmt: skip
+                rows.append({**row, "target_unit": unit, "target_value": target})
     store = RunStore.open(path, manifest)
     for row in rows:
         row["run_id"] = store.manifest["run_id"]
@@ -75,3 +90,19 @@ def _row(task, dataset, item, setting, codec, rate, correct, psnr=None):
             row.update(kbps=value, samples=16000, sample_rate=16000, bits=int(value * 1000))
         row["metric.psnr"] = psnr
     return row
+
+
+def compile_latex(folder: Path, body: str, columns: str = "twocolumn") -> str:
+    """pdflatex an article holding `body`; returns the log (asserts the PDF was made)."""
+    doc = folder / "doc.tex"
+    doc.write_text(
+        f"\\documentclass[{columns}]{{article}}\\usepackage{{booktabs}}\\usepackage{{graphicx}}"
+        f"\\begin{{document}}{body}\\end{{document}}"
+    )
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=folder, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (folder / "doc.pdf").stat().st_size > 1000
+    return (folder / "doc.log").read_text(errors="replace")

@@ -1,13 +1,12 @@
 import json
 import shutil
-import subprocess
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from synthetic_runs import write_run
+from synthetic_runs import compile_latex, write_run
 
 from mpq.core.aggregate import aggregate
 from mpq.core.errors import MpqError
@@ -45,18 +44,32 @@ def test_points_carry_known_means_rates_and_core_cis(image_run):
     assert jpeg[2].summary.metrics["psnr"].value == pytest.approx(30.0)
 
 
-def test_paper_table_layout_values_and_bold_best(image_run):
+def test_paper_table_compares_codecs_at_a_common_rate(image_run):
     report = prepare([image_run], ReportOptions(resamples=0))
     table = paper_table(report.experiments)
-    assert table.columns == ["Task / dataset", "Score", "Uncompressed", "jpeg", "webp"]
-    (row,) = table.rows
-    assert [c.text for c in row] == [
-        "classify / beans [bpp]", "Top-1 accuracy", "0.960", "0.400 (0.080)", "0.400 (0.064)",
-    ]  # fmt: skip
+    assert table.columns == ["", "Original", "jpeg", "webp"]
+    title, scores, rates = table.rows
+    assert title[0].span and title[0].text == "classify / beans: Top-1 accuracy, n = 50 items"
+    # 0.08 bpp is the lowest rate both reach: measured on JPEG, interpolated on WebP.
+    assert [c.text for c in scores[:3]] == ["score", "0.960", "0.400"]
+    assert (scores[2].mark, scores[3].mark) == ("", "dagger")
+    assert [c.text for c in rates] == ["rate (bpp)", "", "0.080", "0.080"]
+    assert "0.080 bpp, the lowest rate every codec reaches" in table.caption
+    assert not any(c.bold for c in scores)  # no intervals (resamples=0): no claim of a winner
     chosen = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"])
-    cells = chosen.rows[0]
-    assert cells[3].text == "0.800 (0.320)" and cells[3].bold
-    assert cells[4].text == "0.600 (0.128)" and not cells[4].bold
+    _, scores, rates = chosen.rows
+    assert [c.text for c in scores[2:]] == ["0.800", "0.600"]
+    assert [c.text for c in rates[2:]] == ["0.320", "0.128"]
+
+
+@pytest.mark.parametrize(("n", "bold"), [(50, False), (400, True)])
+def test_bold_only_where_the_interval_clears_the_runner_up(tmp_path, n, bold):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG, "webp": WEBP}, n=n)
+    report = prepare([run], ReportOptions(resamples=500))
+    title, scores, _ = paper_table(report.experiments, ["jpeg:quality=50", "webp:quality=20"]).rows
+    # 0.8 vs 0.6 correct: the 95% intervals overlap over 50 items and separate over 400.
+    assert (scores[2].bold, scores[3].bold) == (bold, False)
+    assert title[0].text.endswith(f"n = {n} items")
 
 
 def test_bd_rows_give_the_known_answer(image_run):
@@ -105,23 +118,14 @@ def test_png_is_a_real_plot_in_the_report_palette(image_run, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
-def test_tables_compile_with_latex(image_run, tmp_path):
+@pytest.mark.parametrize("columns", ["twocolumn", "onecolumn"])
+def test_tables_compile_and_fit_the_page(image_run, tmp_path, columns):
     report = prepare([image_run], ReportOptions(resamples=50))
     report.experiments[0].task = "class_ify & 100% #1"  # names that need escaping
-    body = to_latex(paper_table(report.experiments)) + to_latex(
-        points_table(report.experiments), long=True
-    )
-    doc = tmp_path / "doc.tex"
-    doc.write_text(
-        "\\documentclass{article}\\usepackage{booktabs}\\usepackage{longtable}"
-        f"\\begin{{document}}{body}\\end{{document}}"
-    )
-    result = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert (tmp_path / "doc.pdf").stat().st_size > 1000
+    body = to_latex(report.paper()) + to_latex(points_table(report.experiments), wide=True)
+    log = compile_latex(tmp_path, body, columns)
+    assert "Overfull \\hbox" not in log, log[log.find("Overfull") - 200 :][:800]
+    assert "class\\_ify" in (tmp_path / "doc.tex").read_text()
 
 
 def test_merging_identical_runs_keeps_one_row_per_key(image_run, tmp_path):
@@ -198,9 +202,11 @@ def test_cli_commands(image_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Report written" in result.output
     result = runner.invoke(
-        main, ["table", str(image_run), "--resamples", "0", "--point", "jpeg:quality=50"]
-    )
-    assert "\\toprule" in result.output and "\\textbf{0.800 (0.320)}" in result.output
+        main,
+        ["table", str(image_run), "--resamples", "0", "--point", "jpeg:quality=50", "--format",
+         "latex"],
+    )  # fmt: skip
+    assert "\\toprule" in result.output and "0.800 & 0.464$^\\dagger$" in result.output
     result = runner.invoke(main, ["bd", str(image_run), "--anchor", "webp"])
     assert "| classify / beans | accuracy | webp | jpeg | 25.00 |" in result.output
     result = runner.invoke(
@@ -216,4 +222,80 @@ def test_manifest_of_runs_is_the_only_source(image_run):
     manifest["scores"]["accuracy"]["label"] = "Renamed"
     (image_run / "manifest.json").write_text(json.dumps(manifest))
     table = paper_table(prepare([image_run], ReportOptions(resamples=0)).experiments)
-    assert table.rows[0][1].text == "Renamed"
+    assert table.rows[0][0].text == "classify / beans: Renamed, n = 50 items"
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="needs pdflatex (texlive)")
+@pytest.mark.parametrize("columns", ["twocolumn", "onecolumn"])
+def test_the_paper_include_file_compiles_and_fits(image_run, tmp_path, columns):
+    out = tmp_path / "report"
+    build([image_run], out, ReportOptions(resamples=50))
+    body = (
+        f"\\newcommand{{\\mpqreport}}{{{out}}}\\input{{{out}/paper.tex}}"
+        f"\\input{{{out}/tables/points.tex}}\\input{{{out}/tables/correlation.tex}}"
+    )
+    log = compile_latex(tmp_path, body, columns)
+    assert "Overfull \\hbox" not in log
+    assert "classify_beans_accuracy_vs_rate.pdf" in log  # the figure was included
+
+
+def test_point_accepts_the_codec_spelling_of_a_run(tmp_path):
+    run = write_run(tmp_path / "a", {"mp3": [(8000, 8.0, 0.5, 20.0), (16000, 16.0, 0.7, 25.0)]},
+                    task="asr", unit="kbps")  # fmt: skip
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["codecs"] = [c.replace("quality", "bitrate") for c in manifest["codecs"]]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    table = pq.read_table(next((run / "results").glob("*.parquet")))
+    settings = [s.replace("quality", "bitrate") for s in table.column("setting").to_pylist()]
+    table = table.set_column(table.schema.get_field_index("setting"), "setting", [settings])
+    pq.write_table(table, next((run / "results").glob("*.parquet")))
+    # mp3 is not installed here: values compare as numbers, with the k suffix core's parser reads.
+    report = prepare([run], ReportOptions(resamples=0, points=["mp3:bitrate=16k"]))
+    assert report.points == ["mp3:bitrate=16000"]
+    with pytest.raises(MpqError, match=r"--point 'mp3:bitrate=12k' matches no setting.*16000"):
+        prepare([run], ReportOptions(resamples=0, points=["mp3:bitrate=12k"]))
+
+
+def test_point_uses_core_parser_for_an_installed_codec(tmp_path):
+    codec = "python:mpq.core.testing:SyntheticCodec"
+    run = write_run(tmp_path / "r", {codec: JPEG})
+    report = prepare([run], ReportOptions(resamples=0, points=[f"{codec}:quality=5,50"]))
+    assert report.points == [f"{codec}:quality=5", f"{codec}:quality=50"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("codecs", ["jpg"], "--codec 'jpg' matches nothing in these runs; they hold: jpeg, webp."),
+        (
+            "tasks",
+            ["clasify"],
+            "--task 'clasify' matches nothing in these runs; they hold: classify",
+        ),
+        ("metrics", ["ssim"], "--metric 'ssim' matches nothing in these runs; they hold: psnr."),
+        ("score", "top5", "--score 'top5' matches nothing in these runs; they hold: accuracy."),
+        ("anchor", "avif", "--anchor 'avif' matches nothing in these runs; they hold: jpeg, webp."),
+    ],
+)
+def test_filters_that_match_nothing_are_errors_listing_what_exists(
+    image_run, option, value, message
+):
+    with pytest.raises(MpqError) as error:
+        prepare([image_run], ReportOptions(resamples=0, **{option: value}))
+    assert message in str(error.value)
+
+
+def test_a_score_over_some_items_says_how_many(tmp_path):
+    run = write_run(tmp_path / "r", {"jpeg": JPEG})
+    table = pq.read_table(next((run / "results").glob("*.parquet")))
+    labelled = [i in ("i000", "i001") for i in table.column("item_id").to_pylist()]
+    correct = [c if keep else None for c, keep in zip(table.column("stat.correct").to_pylist(),
+                                                      labelled, strict=True)]  # fmt: skip
+    index = table.schema.get_field_index("stat.correct")
+    pq.write_table(table.set_column(index, "stat.correct", [correct]),
+                   next((run / "results").glob("*.parquet")))  # fmt: skip
+    report = prepare([run], ReportOptions(resamples=0))
+    title, _, _ = report.paper().rows
+    assert title[0].text == "classify / beans: Top-1 accuracy, n = 2 of 50 items"
+    (exp,) = report.experiments
+    assert exp.reference.scores["accuracy"].n == 2 and exp.reference.n_ok == 50

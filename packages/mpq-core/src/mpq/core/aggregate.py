@@ -10,6 +10,11 @@ holding every item once, so the estimate and its interval can never disagree abo
 - ``one_minus_ratio_of_sums``: corpus word recognition accuracy, 1 - WER.
 - ``class_mean_ratio_of_sums``: mIoU = per-class sum of intersections / sum of unions, then the
   mean over classes that occur (union > 0) in the data.
+
+`Aggregate.n` counts the items that contributed: items with a NaN input (an unlabelled image's
+correct flag) are dropped, and so are items that add nothing to either sum of a ratio (a label
+map whose every pixel is ignored: all intersections and unions zero). A score over 2 labelled
+photos of 18 says n = 2, and its bootstrap resamples those 2.
 """
 
 from __future__ import annotations
@@ -67,13 +72,13 @@ def _class_mean_ratio_of_sums(idx: np.ndarray, arrays: Arrays) -> np.ndarray:
     return ratios.sum(axis=1) / present.sum(axis=1)
 
 
-AGGREGATORS: dict[str, tuple[Aggregator, int, bool]] = {
-    # name: (function, number of inputs, inputs are per-class vectors)
-    "mean": (_mean, 1, False),
-    "median": (_median, 1, False),
-    "ratio_of_sums": (_ratio_of_sums, 2, False),
-    "one_minus_ratio_of_sums": (_one_minus_ratio_of_sums, 2, False),
-    "class_mean_ratio_of_sums": (_class_mean_ratio_of_sums, 2, True),
+AGGREGATORS: dict[str, tuple[Aggregator, int, bool, bool]] = {
+    # name: (function, number of inputs, inputs are per-class vectors, a ratio of sums)
+    "mean": (_mean, 1, False, False),
+    "median": (_median, 1, False, False),
+    "ratio_of_sums": (_ratio_of_sums, 2, False, True),
+    "one_minus_ratio_of_sums": (_one_minus_ratio_of_sums, 2, False, True),
+    "class_mean_ratio_of_sums": (_class_mean_ratio_of_sums, 2, True, True),
 }
 
 
@@ -87,7 +92,7 @@ def aggregate(
     """Point estimate and percentile bootstrap interval; items with a NaN input are dropped."""
     if name not in AGGREGATORS:
         raise KeyError(f"unknown aggregator {name!r}; known: {sorted(AGGREGATORS)}")
-    fn, arity, per_class = AGGREGATORS[name]
+    fn, arity, per_class, ratio = AGGREGATORS[name]
     if len(inputs) != arity:
         raise ValueError(f"aggregator {name!r} takes {arity} input(s), got {len(inputs)}")
     arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
@@ -98,6 +103,8 @@ def aggregate(
     keep = np.ones(len(arrays[0]), dtype=bool)
     for a in arrays:
         keep &= ~np.isnan(a.reshape(len(a), -1)).any(axis=1)
+    if ratio:  # an item with every numerator and denominator zero adds nothing to the sums
+        keep &= np.any([a.reshape(len(a), -1).any(axis=1) for a in arrays], axis=0)
     arrays = [a[keep] for a in arrays]
     n = int(keep.sum())
     if n == 0:

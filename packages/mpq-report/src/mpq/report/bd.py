@@ -4,7 +4,10 @@ BD-rate: the average rate difference (percent) of the test curve vs the anchor a
 integrated over the score range both curves cover. BD-metric: the average score difference at
 equal rate over the shared log-rate range. Interpolation is Akima (default) or PCHIP, never the
 cubic polynomial fit that misbehaves on real curves. A delta is NaN, with the reason, when a curve
-has fewer than two points, is not monotone in rate, or when the curves overlap too little.
+has fewer than two points, when the curves do not overlap (or share less than `min_overlap` of
+their range; by default any overlap will do, and the table says how much they share), and for
+BD-rate when a curve's score is not strictly monotone in rate (a rate at equal score needs an
+invertible curve; BD-metric integrates the score over log rate and needs only distinct rates).
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import bjontegaard
 import numpy as np
 
 METHODS = ("akima", "pchip")
-DEFAULT_MIN_OVERLAP = 0.5
+DEFAULT_MIN_OVERLAP = 0.0
 
 
 @dataclass(frozen=True)
 class Delta:
     value: float
     reason: str = ""
+    overlap: float = float(
+        "nan"
+    )  # shared fraction of the two curves' ranges on the integration axis
 
 
 def bd_rate(
@@ -46,24 +52,27 @@ def bd_metric(
 
 
 def _delta(fn, anchor, test, method: str, min_overlap: float, axis: int) -> Delta:
-    problem = _check(anchor, test, axis=axis, min_overlap=min_overlap)
+    problem, overlap = _check(anchor, test, axis=axis, min_overlap=min_overlap)
     if problem:
         warnings.warn(f"BD delta not computed: {problem}", stacklevel=3)
-        return Delta(float("nan"), problem)
-    return Delta(_quiet(fn, anchor, test, method, axis=axis))
+        return Delta(float("nan"), problem, overlap)
+    return Delta(_quiet(fn, anchor, test, method, axis=axis), overlap=overlap)
 
 
-def _check(anchor, test, axis: int, min_overlap: float) -> str:
-    """Why no delta can be computed, or ''. axis 0 integrates over log rate, 1 over score."""
+def _check(anchor, test, axis: int, min_overlap: float) -> tuple[str, float]:
+    """(why no delta can be computed or '', overlap). axis 0: over log rate, 1: over score."""
+    nan = float("nan")
     for name, (rates, scores) in (("anchor", anchor), ("test", test)):
         rates, scores = np.asarray(rates, float), np.asarray(scores, float)
         if len(rates) < 2:
-            return f"the {name} curve has {len(rates)} point(s); at least 2 are needed"
+            return f"the {name} curve has {len(rates)} point(s); at least 2 are needed", nan
         if not (np.all(np.isfinite(rates)) and np.all(np.isfinite(scores)) and np.all(rates > 0)):
-            return f"the {name} curve has non-finite values or a rate <= 0"
+            return f"the {name} curve has non-finite values or a rate <= 0", nan
+        if np.any(np.diff(np.sort(rates)) <= 0):
+            return f"the {name} curve has two points at the same rate", nan
         steps = np.diff(scores[np.argsort(rates)])
-        if not (np.all(steps > 0) or np.all(steps < 0)):
-            return f"the {name} curve is not strictly monotone in rate"
+        if axis == 1 and not (np.all(steps > 0) or np.all(steps < 0)):
+            return f"the {name} curve is not strictly monotone in rate", nan
     ranges = []
     for rates, scores in (anchor, test):
         values = np.log10(rates) if axis == 0 else np.asarray(scores, float)
@@ -72,10 +81,11 @@ def _check(anchor, test, axis: int, min_overlap: float) -> str:
     shared = max(0.0, min(a_hi, t_hi) - max(a_lo, t_lo))
     total = max(a_hi, t_hi) - min(a_lo, t_lo)
     overlap = shared / total if total > 0 else 0.0
-    if overlap < min_overlap:
+    if overlap <= 0 or overlap < min_overlap:
         axis_name = "log rate" if axis == 0 else "score"
-        return f"the curves share {overlap:.0%} of their {axis_name} range (< {min_overlap:.0%})"
-    return ""
+        least = f" (< {min_overlap:.0%})" if min_overlap > 0 else ""
+        return f"the curves share {overlap:.0%} of their {axis_name} range{least}", overlap
+    return "", overlap
 
 
 def _quiet(fn, anchor, test, method: str, axis: int) -> float:

@@ -7,12 +7,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow.compute as pc
+
+from mpq.core.cache import DEFAULT_CACHE_DIR
+from mpq.core.errors import MpqError
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
-from mpq.report.curves import Palette, save, score_vs_metric, versus_rate
-from mpq.report.load import filter_table, load_runs
+from mpq.report.curves import Palette, save, score_vs_metric, slug, versus_rate
+from mpq.report.examples import CROP, DEFAULT_COUNT, collect
+from mpq.report.examples import figure as example_figure
+from mpq.report.include import Figure, include_file
+from mpq.report.load import Runs, check_present, filter_table, load_runs, matching_settings
+from mpq.report.matched import parse_at_rate, primary_score
+from mpq.report.notes import Notes
+from mpq.report.page import browser_section, html_table, image, page
 from mpq.report.points import Experiment, experiments, label, score_of
 from mpq.report.tables import (
+    Table,
     bd_table,
     correlation_table,
     paper_table,
@@ -20,6 +31,9 @@ from mpq.report.tables import (
     to_latex,
     to_markdown,
 )
+
+WIDE = ("points", "bd")  # tables set across both columns of a two-column paper
+PAPER_TABLES = ("paper", "bd")  # the tables paper.tex inputs
 
 
 @dataclass
@@ -29,10 +43,15 @@ class ReportOptions:
     codecs: Sequence[str] = ()
     metrics: Sequence[str] = ()
     points: Sequence[str] = ()
+    score: str | None = None
+    at_rate: Sequence[str] = ()
     anchor: str | None = None
     method: str = "akima"
     min_overlap: float = DEFAULT_MIN_OVERLAP
     log_rate: bool = False
+    examples: Sequence[str] = ()
+    example_count: int = DEFAULT_COUNT
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
     resamples: int = 1000
     seed: int = 0
 
@@ -42,7 +61,19 @@ class Report:
     experiments: list[Experiment]
     palette: Palette
     options: ReportOptions
-    notes: list[str] = field(default_factory=list)
+    notes: Notes = field(default_factory=Notes)
+    points: list[str] = field(default_factory=list)  # --point settings, as the runs spell them
+    runs: Runs | None = None
+    captions: dict[Path, str] = field(default_factory=dict)  # figure PNG -> what it shows
+
+    def paper(self) -> Table:
+        return paper_table(
+            self.experiments,
+            self.points,
+            self.options.score,
+            parse_at_rate(self.options.at_rate),
+            self.options.method,
+        )
 
 
 def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
@@ -50,16 +81,38 @@ def prepare(paths: Sequence[str | Path], options: ReportOptions) -> Report:
     runs = load_runs(paths)
     runs.table = filter_table(runs.table, options.tasks, options.datasets, options.codecs)
     exps = experiments(runs, options.resamples, options.seed)
-    notes = list(runs.notes)
+    notes = Notes(runs.notes)
     for e in exps:
-        if e.failed_only:
-            notes.append(f"{e.title}: every row failed for {', '.join(e.failed_only)}; left out.")
+        for setting in e.failed_only:
+            notes.add("every row failed for {cases}; left out.", f"{setting} ({e.title})")
         if not e.points:
-            notes.append(f"{e.title}: no compressed setting has a successful row; no curves.")
-        if options.metrics:
+            notes.add("no compressed setting has a successful row; no curves", e.title)
+    check_present("--metric", options.metrics, {m for e in exps for m in e.metrics})
+    if options.metrics:
+        for e in exps:
             e.metrics = {k: v for k, v in e.metrics.items() if k in options.metrics}
+    curves = {p.curve for e in exps for p in e.points}
+    if options.anchor is not None and _anchor(dict.fromkeys(curves), options.anchor) is None:
+        check_present("--anchor", [options.anchor], {label(c) for c in curves})
+    if options.score is not None:
+        check_present("--score", [options.score], {s for e in exps for s in e.scores})
     palette = Palette([p.curve for e in exps for p in e.points])
-    return Report(exps, palette, options, notes)
+    return Report(exps, palette, options, notes, _points(exps, options.points), runs)
+
+
+def _points(exps: list[Experiment], specs: Sequence[str]) -> list[str]:
+    """--point specs as the runs' setting names; a spec that matches nothing is an error."""
+    settings = {p.setting for e in exps for p in e.points}
+    chosen = []
+    for spec in specs:
+        found = matching_settings(spec, settings)
+        if not found:
+            raise MpqError(
+                f"--point {spec!r} matches no setting of these runs; they hold:"
+                f" {', '.join(sorted(settings))}."
+            )
+        chosen += found
+    return chosen
 
 
 def figures(report: Report, out: Path) -> list[Path]:
@@ -70,12 +123,80 @@ def figures(report: Report, out: Path) -> list[Path]:
         stem = f"{e.task}_{e.dataset}"
         for name in [*e.scores, *e.metrics]:
             fig = versus_rate(e, name, report.palette, report.options.log_rate)
-            written += save(fig, out, f"{stem}_{name}_vs_rate")
+            paths = save(fig, out, f"{stem}_{name}_vs_rate")
+            report.captions[paths[-1]] = f"{e.title}: {_name(e, name)} vs rate, 95% CI bands."
+            written += paths
         for score in e.scores:
             for metric in e.metrics:
                 fig = score_vs_metric(e, score, metric, report.palette)
-                written += save(fig, out, f"{stem}_{score}_vs_{metric}")
+                paths = save(fig, out, f"{stem}_{score}_vs_{metric}")
+                report.captions[paths[-1]] = (
+                    f"{e.title}: {_name(e, score)} vs {metric} at each operating point."
+                )
+                written += paths
     return written
+
+
+def _name(e: Experiment, name: str) -> str:
+    return e.scores[name].get("label", name) if name in e.scores else name
+
+
+def example_grids(report: Report, out: Path) -> list[Path]:
+    """Decoded items of each experiment at each codec's operating point (PDF and PNG)."""
+    written: list[Path] = []
+    if not report.options.examples and report.options.example_count <= 0:
+        return written
+    items = set(report.runs.table.column("item_id").to_pylist())
+    missing = [i for i in report.options.examples if i not in items]
+    if missing:
+        raise MpqError(
+            f"--examples {', '.join(missing)}: no such item in these runs; items:"
+            f" {', '.join(sorted(items)[:20])}{' ...' if len(items) > 20 else ''}."
+        )
+    for e in report.experiments:
+        manifest = _manifest_of(report.runs, e)
+        rows = report.runs.table.filter(
+            pc.and_(
+                pc.and_(pc.equal(report.runs.table.column("task"), e.task),
+                        pc.equal(report.runs.table.column("dataset"), e.dataset)),
+                pc.equal(report.runs.table.column("model"), e.model),
+            )
+        )  # fmt: skip
+        examples, notes = collect(
+            e, manifest, rows, report.options.examples, parse_at_rate(report.options.at_rate),
+            report.options.cache_dir, report.options.example_count,
+        )  # fmt: skip
+        for note in notes:
+            report.notes.add(note)
+        if examples is not None and examples.rows:
+            pdf, png = save(example_figure(examples), out, f"{e.task}_{e.dataset}_examples")
+            report.captions[pdf] = _examples_caption(
+                e.title, examples.modality, "blue, a check", "vermillion, a cross"
+            )
+            report.captions[png] = _examples_caption(e.title, examples.modality, "\u2713", "\u2717")
+            written += [pdf, png]
+    return written
+
+
+def _examples_caption(title: str, modality: str, right: str, wrong: str) -> str:
+    shown = (
+        f"the central {CROP} px of each image"
+        if modality == "image"
+        else "a log-mel spectrogram of each item (one dB scale per item, from its original)"
+    )
+    return (
+        f"{title}: each codec at its operating point of the paper table (its rate-targeted"
+        f" setting at the common rate, else its measured setting nearest to it): {shown}, this"
+        f" item's rate, and the model's prediction ({right}: correct, {wrong}: wrong, where the"
+        " item has a label)."
+    )
+
+
+def _manifest_of(runs: Runs, e: Experiment) -> dict:
+    """The manifest of the run an experiment's rows come from (its first, if several)."""
+    matching = [m for m in runs.manifests.values() if m.get("task") == e.task]
+    exact = [m for m in matching if str(m.get("task_config", {}).get("dataset", "")) == e.dataset]
+    return (exact or matching or [{}])[0]
 
 
 def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
@@ -88,7 +209,7 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
             continue
         anchor = _anchor(curves, options.anchor)
         if anchor is None:
-            report.notes.append(f"{e.title}: no curve matches --anchor {options.anchor!r}.")
+            report.notes.add("--anchor matches no curve of these experiments", e.title)
             continue
         for measure in [*e.scores, *e.metrics]:
             base = _curve_values(curves[anchor], measure)
@@ -99,12 +220,13 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
                 with warnings.catch_warnings(record=True):
                     rate = bd_rate(base, test, options.method, options.min_overlap)
                     metric = bd_metric(base, test, options.method, options.min_overlap)
-                for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
-                    if delta.reason:
-                        report.notes.append(
-                            f"{e.title}, {measure}, {label(curve)} vs {label(anchor)}: {kind}"
-                            f" not computed ({delta.reason})."
-                        )
+                pair = f"{measure}: {label(curve)} vs {label(anchor)}"
+                if rate.reason and metric.reason and _cause(rate) == _cause(metric):
+                    report.notes.add_bd(e.title, rate.reason, f"{pair} (BD-rate, BD-metric)")
+                else:
+                    for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
+                        if delta.reason:
+                            report.notes.add_bd(e.title, delta.reason, f"{pair} ({kind})")
                 rows.append((e.title, measure, anchor, curve, rate, metric))
     return rows
 
@@ -127,26 +249,95 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
     out = Path(out)
     report = prepare(paths, options)
     figure_paths = figures(report, out / "figures")
+    figure_paths += example_grids(report, out / "figures")
     tables = {
-        "paper": paper_table(report.experiments, list(options.points)),
+        "paper": report.paper(),
         "points": points_table(report.experiments),
         "bd": bd_table(bd_rows(report), options.method),
         "correlation": correlation_table(correlation_rows(report)),
     }
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        (out / "tables" / f"{name}.tex").write_text(to_latex(table, long=name == "points"))
+        (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
+    paper_figures = [f for e in report.experiments if (f := _key_figure(report, e, out))]
+    grids = [p for p in figure_paths if p.suffix == ".pdf" and p.stem.endswith("_examples")]
+    paper_figures += [
+        Figure(str(p.relative_to(out).with_suffix("")), report.captions[p], f"fig:mpq-{p.stem}",
+               wide=True)
+        for p in grids
+    ]  # fmt: skip
+    (out / "paper.tex").write_text(
+        include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
+    )
+    (out / "report.html").write_text(_html(report, tables, figure_paths, paper_figures, out))
     summary = out / "summary.md"
     summary.write_text(_summary(report, tables, figure_paths, out))
     return summary
 
 
+def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str:
+    pngs = [p for p in figure_paths if p.suffix == ".png"]
+    key = {out / f"{f.path}.png" for f in paper_figures if not f.wide}
+    grids = [p for p in pngs if p.stem.endswith("_examples")]
+    sections = [
+        (
+            "Task score at a common rate",
+            html_table(tables["paper"])
+            + '<div class="figures">'
+            + "".join(image(out / f"{f.path}.png", f.caption) for f in paper_figures if not f.wide)
+            + "</div>",
+        ),
+    ]
+    if grids:
+        sections.append(
+            ("What the codecs did", "".join(image(p, report.captions[p], True) for p in grids))
+        )
+    others = [p for p in pngs if p not in key and p not in grids]
+    sections += [
+        (
+            "Figures",
+            '<div class="figures">'
+            + "".join(image(p, report.captions.get(p, p.stem)) for p in others)
+            + "</div>",
+        ),
+        ("Every operating point", html_table(tables["points"])),
+        ("BD-rate and BD-metric", html_table(tables["bd"])),
+        ("Similarity vs task score", html_table(tables["correlation"])),
+        ("Failures and flips", browser_section(report.runs.table)),
+    ]
+    runs = ", ".join(
+        f"{m['run_id']} ({m.get('task')}, {m.get('status')})"
+        for m in report.runs.manifests.values()
+    )
+    return page(f"mpq report: {runs}", sections, list(report.notes))
+
+
+def _key_figure(report: Report, e: Experiment, out: Path) -> Figure | None:
+    """The primary score vs rate of an experiment, as the paper's figure of it."""
+    name = primary_score(e, report.options.score)
+    path = out / "figures" / f"{slug(f'{e.task}_{e.dataset}_{name}_vs_rate')}.pdf"
+    if name is None or not path.exists():
+        return None
+    info = e.scores[name]
+    caption = (
+        f"{info.get('label', name)} vs rate, {e.title} ({e.model}): mean over items with 95%"
+        " bootstrap intervals (bands); dashed: uncompressed"
+        + ("; stars: rate-targeted settings." if e.targets() else ".")
+    )
+    return Figure(str(path.relative_to(out).with_suffix("")), caption, f"fig:mpq-{slug(e.task)}")
+
+
 def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
-    lines = ["# mpq report", ""]
+    lines = [
+        "# mpq report",
+        "",
+        "The whole report in one page: `report.html`; for a paper: `paper.tex`.",
+        "",
+    ]
     if report.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in report.notes), ""]
     titles = {
-        "paper": "Operating points",
+        "paper": "Task score at a common rate",
         "points": "Every operating point",
         "bd": "BD-rate and BD-metric",
         "correlation": "Similarity vs task score",
@@ -160,6 +351,10 @@ def _summary(report, tables, figure_paths: list[Path], out: Path) -> str:
             rel = png.relative_to(out)
             lines += [f"![{png.stem}]({rel})", f"PDF: `{rel.with_suffix('.pdf')}`", ""]
     return "\n".join(lines)
+
+
+def _cause(delta: Delta) -> str:
+    return delta.reason.split(" (")[0].replace("anchor", "test")
 
 
 def _anchor(curves: dict, wanted: str | None) -> str | None:

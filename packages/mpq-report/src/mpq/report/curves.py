@@ -18,11 +18,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
-from mpq.report.points import Experiment, label, score_of
+from mpq.report.points import Experiment, Point, items_scored, label, score_of, unit_of
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-RATE_LABELS = {"bpp": "rate (bits per pixel)", "kbps": "rate (kbit/s)"}
+RATE_LABELS = {"bpp": "rate (bpp)", "kbps": "rate (kbps)"}
+TARGET_MARKER = "*"  # rate-targeted operating points: the curve's colour, this marker, no line
+TARGET_SIZE = 9
 STYLE = {
     "font.size": 8,
     "axes.titlesize": 8,
@@ -34,7 +36,9 @@ STYLE = {
     "lines.markersize": 4,
     "pdf.fonttype": 42,
 }
-SIZE = (3.5, 2.6)
+SIZE = (3.5, 2.6)  # without the legend, which adds LEGEND_ROW_INCHES per row below the axes
+LEGEND_COLUMNS = 2
+LEGEND_ROW_INCHES = 0.16
 LABEL_WIDTH = 34  # characters per line of an axis label; longer labels wrap
 
 
@@ -80,6 +84,14 @@ def versus_rate(
             value, low, high = _values([score_of(p.summary, name) for p in points])
             ax.plot(rates, value, marker=marker, color=color, label=label(curve))
             ax.fill_between(rates, low, high, color=color, alpha=0.18, linewidth=0)
+        for point in experiment.targets():
+            color, _ = palette[point.curve]
+            value, low, high = _values([score_of(point.summary, name)])
+            ax.errorbar(
+                [point.rate], value, yerr=np.vstack([value - low, high - value]),
+                fmt=TARGET_MARKER, markersize=TARGET_SIZE, color=color, elinewidth=0.6,
+                capsize=1.5, label=target_label(point),
+            )  # fmt: skip
         reference = experiment.reference and experiment.reference.scores.get(name)
         if reference:
             ax.axhline(
@@ -93,8 +105,7 @@ def versus_rate(
             _log_axis(ax)
         ax.set_xlabel(RATE_LABELS.get(experiment.rate_unit, f"rate ({experiment.rate_unit})"))
         ax.set_ylabel(_axis_label(experiment, name))
-        ax.set_title(experiment.title)
-        ax.legend(frameon=False, loc="best")
+        _finish(fig, ax, experiment, name)
     return fig
 
 
@@ -102,20 +113,30 @@ def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Pa
     """Each operating point as (similarity, task score): does the metric track the task?"""
     with matplotlib.rc_context(STYLE):
         fig, ax = _figure()
-        for curve, points in experiment.curves().items():
-            color, marker = palette[curve]
+        groups = [(c, points, palette[c][1]) for c, points in experiment.curves().items()]
+        groups += [(p.curve, [p], TARGET_MARKER) for p in experiment.targets()]
+        for curve, points, marker in groups:
             x, _, _ = _values([p.summary.metrics.get(metric) for p in points])
             y, low, high = _values([p.summary.scores.get(score) for p in points])
-            errors = np.vstack([y - low, high - y])
             ax.errorbar(
-                x, y, yerr=errors, fmt=marker, color=color, label=label(curve),
+                x, y, yerr=np.vstack([y - low, high - y]), fmt=marker, color=palette[curve][0],
+                label=target_label(points[0]) if points[0].is_target else label(curve),
+                markersize=TARGET_SIZE if points[0].is_target else None,
                 elinewidth=0.6, capsize=1.5,
             )  # fmt: skip
         ax.set_xlabel(_axis_label(experiment, metric))
         ax.set_ylabel(_axis_label(experiment, score))
-        ax.set_title(experiment.title)
-        ax.legend(frameon=False, loc="best")
+        _finish(fig, ax, experiment, score)
     return fig
+
+
+def _finish(fig: Figure, ax, experiment: Experiment, name: str) -> None:
+    """Title with the number of items scored; the legend under the axes, clear of the data."""
+    ax.set_title(f"{experiment.title}\n{items_scored(experiment, name)}")
+    handles, labels = ax.get_legend_handles_labels()
+    rows = -(-len(labels) // LEGEND_COLUMNS)
+    fig.set_figheight(SIZE[1] + LEGEND_ROW_INCHES * rows)
+    fig.legend(handles, labels, loc="outside lower center", ncol=LEGEND_COLUMNS, frameon=False)
 
 
 def _log_axis(ax) -> None:
@@ -128,15 +149,21 @@ def _log_axis(ax) -> None:
     )
 
 
+def target_label(point: Point) -> str:
+    unit, value = point.target
+    return f"{label(point.curve)} @ {value:g} {unit} target"
+
+
 def _axis_label(experiment: Experiment, name: str) -> str:
     if name in experiment.scores:
         info = experiment.scores[name]
         text = info.get("label", name)
     else:
         info = experiment.metrics.get(name, {})
-        text = name.upper() if len(name) <= 6 else name
+        text = name.upper() if len(name) <= 7 else name  # psnr, ms-ssim; not stlpips-alex
+    unit = unit_of(name)
     arrow = "higher is better" if info.get("higher_is_better", True) else "lower is better"
-    return textwrap.fill(f"{text} ({arrow})", LABEL_WIDTH)
+    return textwrap.fill(f"{text}{f' ({unit})' if unit else ''}, {arrow}", LABEL_WIDTH)
 
 
 def save(fig: Figure, folder: Path, stem: str) -> list[Path]:

@@ -2,7 +2,10 @@
 
 Aggregation is core's (`mpq.core.summary`); this module groups settings into experiments and
 curves. A curve is one codec with its fixed non-knob parameters (``jpeg:subsampling=444``);
-its points are the settings that vary the rate knob or target a rate, ordered by rate.
+its points are the settings that vary the rate knob, ordered by rate. A rate-targeted setting
+(``jpeg:bpp=0.25``: rows with ``target_unit`` set) is an operating point of its own: its knob
+value differs per item, so its mean rate and score are not a point of the knob curve, and mixing
+them in makes the curve zig-zag.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,10 +29,15 @@ class Point:
     setting: str
     curve: str
     summary: SettingSummary
+    target: tuple[str, float] | None = None  # (unit, value) of a rate-targeted setting
 
     @property
     def rate(self) -> float:
         return self.summary.mean_rate
+
+    @property
+    def is_target(self) -> bool:
+        return self.target is not None
 
 
 @dataclass
@@ -50,10 +57,16 @@ class Experiment:
         return f"{self.task} / {self.dataset}"
 
     def curves(self) -> dict[str, list[Point]]:
+        """Knob settings per curve, by rate; rate-targeted points never join a curve."""
         curves: dict[str, list[Point]] = {}
         for point in self.points:
-            curves.setdefault(point.curve, []).append(point)
+            if not point.is_target:
+                curves.setdefault(point.curve, []).append(point)
         return {name: sorted(ps, key=lambda p: p.rate) for name, ps in curves.items()}
+
+    def targets(self) -> list[Point]:
+        """Rate-targeted operating points, by curve then target."""
+        return sorted((p for p in self.points if p.is_target), key=lambda p: (p.curve, p.target))
 
 
 def experiments(runs: Runs, resamples: int = 1000, seed: int = 0) -> list[Experiment]:
@@ -108,6 +121,7 @@ def _experiment(
         None,
     )
     knobs = manifest.get("codec_knobs", {})
+    targets = _targets(rows)
     for summary in summaries:
         if summary.n_ok == 0:
             experiment.failed_only.append(summary.setting)
@@ -115,8 +129,19 @@ def _experiment(
             experiment.reference = summary
         else:
             curve = curve_of(summary.setting, summary.codec, knobs.get(summary.codec))
-            experiment.points.append(Point(summary.setting, curve, summary))
+            experiment.points.append(
+                Point(summary.setting, curve, summary, targets.get(summary.setting))
+            )
     return experiment
+
+
+def _targets(rows: pa.Table) -> dict[str, tuple[str, float]]:
+    """setting -> (unit, value) for every setting whose rows record a rate target."""
+    if "target_unit" not in rows.column_names:
+        return {}
+    targeted = rows.filter(pc.is_valid(rows.column("target_unit")))
+    values = [targeted.column(c).to_pylist() for c in ("setting", "target_unit", "target_value")]
+    return {setting: (unit, float(value)) for setting, unit, value in zip(*values, strict=True)}
 
 
 def curve_of(setting: str, codec: str, knob: str | None) -> str:
@@ -124,6 +149,14 @@ def curve_of(setting: str, codec: str, knob: str | None) -> str:
     params = [p for p in setting[len(codec) + 1 :].split(":") if p]
     fixed = [p for p in params if p.split("=", 1)[0] not in (knob, *RATE_UNITS)]
     return ":".join([codec, *fixed])
+
+
+DECIBEL_NAMES = ("psnr", "sdr")  # scores and metrics measured in dB (SI-SDR, SDR, PSNR)
+
+
+def unit_of(name: str) -> str:
+    """The unit of a score or metric by its name: dB for PSNR- and SDR-like ones, else none."""
+    return "dB" if any(part in name.lower() for part in DECIBEL_NAMES) else ""
 
 
 def label(curve: str) -> str:
@@ -143,11 +176,18 @@ def _merged_manifest(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def best_index(values: list[float], higher_is_better: bool) -> int | None:
-    finite = [(v, i) for i, v in enumerate(values) if v is not None and np.isfinite(v)]
-    if not finite:
-        return None
-    return (max if higher_is_better else min)(finite)[1]
+def items_scored(experiment: Experiment, name: str) -> str:
+    """'n = 6 items', or 'n = 2 of 6 items' when a score covers only some (labelled) items."""
+    reference = experiment.reference
+    items = (
+        reference.n_ok if reference else max((p.summary.n_ok for p in experiment.points), default=0)
+    )
+    counts = {a.n for p in experiment.points if (a := score_of(p.summary, name)) is not None}
+    if reference and name in reference.scores:
+        counts.add(reference.scores[name].n)
+    low, high = min(counts, default=items), max(counts, default=items)
+    n = str(high) if low == high else f"{low}-{high}"
+    return f"n = {n} items" if low == high == items else f"n = {n} of {items} items"
 
 
 def score_of(summary: SettingSummary, name: str) -> Aggregate | None:
