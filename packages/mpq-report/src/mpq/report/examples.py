@@ -226,7 +226,8 @@ def _task(manifest: dict[str, Any]) -> Task:
     # task_config is the task's own description: its scalar values under a constructor
     # argument's name are the arguments a modality CLI passed (model, dataset, split); summaries
     # (a dict describing a spelling map) are not arguments.
-    accepted = inspect.signature(task_class).parameters
+    accepted = set(inspect.signature(task_class).parameters)
+    accepted |= {param.name for param in getattr(task_class, "parameters", ())}
     config = {
         k: v
         for k, v in manifest.get("task_config", {}).items()
