@@ -17,7 +17,7 @@ AUDIO_COLUMNS = {"samples", "sample_rate"}
 
 def builder():
     task = SyntheticTask(items=2)
-    return RowBuilder(task, identity_columns(task, "run-1"))
+    return RowBuilder(task, identity_columns(task.name, task.describe(), "run-1"))
 
 
 def decoded(extent):

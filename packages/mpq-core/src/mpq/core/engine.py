@@ -24,18 +24,17 @@ from typing import Any
 
 from rich.console import Console
 
-from mpq.core import registry
 from mpq.core.cache import DEFAULT_CACHE_DIR, BitstreamCache
-from mpq.core.codec import REFERENCE_SETTING, Codec, Setting, codec_class
+from mpq.core.codec import Setting
 from mpq.core.device import resolve_device, seed_all
-from mpq.core.errors import MpqError, RunStoreError
-from mpq.core.metric import Metric
+from mpq.core.errors import RunStoreError
 from mpq.core.records import environment
-from mpq.core.store import RunStore, new_manifest, stored_keys
+from mpq.core.store import RunStore, stored_keys
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
 from mpq.core.sweep_items import Failed, ItemSource, SweepJob
 from mpq.core.sweep_metrics import MetricStage
 from mpq.core.sweep_model import ModelStage
+from mpq.core.sweep_plan import SweepPlan
 from mpq.core.sweep_progress import ProgressBar, SweepProgress
 from mpq.core.sweep_rows import RowBuilder, identity_columns
 from mpq.core.sweep_writer import RowWriter
@@ -76,103 +75,92 @@ class SweepSummary:
 def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
     """Run (or resume) a sweep of `task` into the run directory `out`."""
     start = time.perf_counter()
-    sweep = _LocalSweep(task, Path(out), config)
-    manifest = sweep.manifest()
+    out = Path(out)
+    plan = SweepPlan.of(task, config.settings, config.metrics)
+    task_config = task.describe()
+    console = Console(stderr=True, soft_wrap=True)
+    manifest = plan.manifest(
+        task,
+        task_config,
+        device=config.device,
+        amp=config.amp,
+        batch_size=max(1, config.batch_size),
+        workers=config.workers,
+        seed=config.seed,
+        limit=config.limit,
+        environment=environment(),
+        **config.manifest,
+    )
     if config.dry_run:
-        sweep.dry_run(stored_keys(sweep.out, manifest))
-        return sweep.summary
-    with RunStore.open(sweep.out, manifest) as store:
-        sweep.run(store)
-    sweep.summary.seconds = time.perf_counter() - start
-    sweep.summary.batch_size = sweep.model.batch_size
-    return sweep.summary
+        done = stored_keys(out, manifest)
+        return SweepSummary(out, skipped=_dry_run(task, plan, config.limit, done, out, console))
+    with RunStore.open(out, manifest) as store:
+        identity = identity_columns(task.name, task_config, store.manifest["run_id"])
+        summary = _LocalSweep(task, plan, config, store, console).run(RowBuilder(task, identity))
+    summary.seconds = time.perf_counter() - start
+    return summary
 
 
 class _LocalSweep:
     """The stages composed in this process, codec work overlapping the model."""
 
-    def __init__(self, task: Task, out: Path, config: SweepConfig) -> None:
+    def __init__(
+        self, task: Task, plan: SweepPlan, config: SweepConfig, store: RunStore, console: Console
+    ) -> None:
         self.task = task
-        self.out = out
+        self.plan = plan
         self.config = config
-        self.settings = list({s.id: s for s in [REFERENCE_SETTING, *config.settings]}.values())
-        self.classes: dict[str, type[Codec]] = {
-            s.codec: codec_class(s.codec) for s in self.settings if not s.is_reference
-        }
-        for name, cls in self.classes.items():
-            _check_modality(task, "codec", name, cls)
-        metric_classes = {name: registry.metrics.get(name) for name in config.metrics}
-        for name, metric_class in metric_classes.items():
-            _check_modality(task, "metric", name, metric_class)
-        self.console = Console(stderr=True, soft_wrap=True)
-        self.summary = SweepSummary(out)
-        self.cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
-        on_decoded = None if config.on_decoded is None else _saving(config.on_decoded, out)
-        self.codec = CodecStage(self.classes, config.workers, self.cache, on_decoded)
+        self.store = store
+        self.console = console
+        cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
+        on_decoded = None if config.on_decoded is None else _saving(config.on_decoded, store.path)
+        self.codec = CodecStage(plan.classes, config.workers, cache, on_decoded)
         self.model = ModelStage(task, config.amp, config.batch_size, self.warn)
-        self.metrics = MetricStage([cls() for cls in metric_classes.values()], self.warn)
+        self.metrics = MetricStage(plan.metrics, self.warn)
         self.ready: deque[Decoded] = deque()
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]{message}[/]")
 
-    def manifest(self) -> dict[str, Any]:
-        return new_manifest(
-            task=self.task.name,
-            task_config=self.task.describe(),
-            modality=self.task.modality,
-            scores={name: score.to_json() for name, score in self.task.scores.items()},
-            codecs=[s.id for s in self.settings],
-            codec_versions={name: cls.version for name, cls in self.classes.items()},
-            codec_knobs={name: _knob_name(cls) for name, cls in self.classes.items()},
-            metrics={m.name: _metric_info(m) for m in self.metrics.metrics},
-            device=self.config.device,
-            amp=self.config.amp,
-            batch_size=self.model.batch_size,
-            workers=self.config.workers,
-            seed=self.config.seed,
-            limit=self.config.limit,
-            environment=environment(),
-            **self.config.manifest,
-        )
-
-    def run(self, store: RunStore) -> None:
+    def run(self, rows: RowBuilder) -> SweepSummary:
         progress = self._progress()
-        self.writer = RowWriter(store.write, progress.advance)
-        self.rows = RowBuilder(self.task, identity_columns(self.task, store.manifest["run_id"]))
+        self.rows = rows
+        self.writer = RowWriter(self.store.write, progress.advance)
         source = ItemSource(
             self.task,
-            self.settings,
-            store.done_keys(),
+            self.plan.settings,
+            self.store.done_keys(),
             self.config.limit,
-            hash_content=self.cache is not None,
+            hash_content=self.codec.cache is not None,
             on_skipped=self.writer.skip,
             warn=self.warn,
         )
+        summary = SweepSummary(self.store.path)
         try:
             with progress:
-                self._sweep(store, source.jobs())
+                self._sweep(source.jobs())
             if self.task.scores:
-                store.update_manifest(items_without_reference=source.report_without_reference())
-            store.finish()
+                without = source.report_without_reference()
+                self.store.update_manifest(items_without_reference=without)
+            self.store.finish()
         except KeyboardInterrupt:
-            self.summary.interrupted = True
+            summary.interrupted = True
             self.writer.flush()
             self.console.print(
                 f"[yellow]Interrupted.[/] {self.writer.written} rows are safely stored in"
-                f" {self.out}; run the same command again to resume."
+                f" {self.store.path}; run the same command again to resume."
             )
         finally:
             self.codec.close()
-            self.summary.written = self.writer.written
-            self.summary.failed = self.writer.failed
-            self.summary.skipped = self.writer.skipped
+        summary.written, summary.failed = self.writer.written, self.writer.failed
+        summary.skipped, summary.batch_size = self.writer.skipped, self.model.batch_size
+        return summary
 
-    def _sweep(self, store: RunStore, jobs: Iterator[SweepJob | Failed]) -> None:
+    def _sweep(self, jobs: Iterator[SweepJob | Failed]) -> None:
         # Codec workers start on the first jobs while torch imports and the model loads.
         exhausted = self._fill(jobs)
         device = resolve_device(self.config.device)
-        store.update_manifest(device=device)
+        self.store.update_manifest(device=device)
         self.model.setup(device)
         self.metrics.setup(device)
         seed_all(self.config.seed)
@@ -243,19 +231,29 @@ class _LocalSweep:
         count = getattr(self.task, "count", lambda: None)()
         if count is not None and self.config.limit is not None:
             count = min(count, self.config.limit)
-        total = None if count is None else count * len(self.settings)
+        total = None if count is None else count * len(self.plan.settings)
         return ProgressBar(self.task.name, total, self.console)
 
-    def dry_run(self, done: set[tuple[str, str]]) -> None:
-        items = [item.id for item in islice(self.task.items(), self.config.limit)]
-        keys = [(i, s.id) for i in items for s in self.settings]
-        todo = [k for k in keys if k not in done]
-        self.summary.skipped = len(keys) - len(todo)
-        self.console.print(
-            f"Dry run: {len(items)} items x {len(self.settings)} settings"
-            f" ({', '.join(s.id for s in self.settings)}) = {len(keys)} rows;"
-            f" {self.summary.skipped} already stored in {self.out}, {len(todo)} to compute."
-        )
+
+def _dry_run(
+    task: Task,
+    plan: SweepPlan,
+    limit: int | None,
+    done: set[tuple[str, str]],
+    out: Path,
+    console: Console,
+) -> int:
+    """Say what the sweep would compute; returns how many of its rows are stored already."""
+    items = [item.id for item in islice(task.items(), limit)]
+    keys = [(i, s.id) for i in items for s in plan.settings]
+    todo = [k for k in keys if k not in done]
+    skipped = len(keys) - len(todo)
+    console.print(
+        f"Dry run: {len(items)} items x {len(plan.settings)} settings"
+        f" ({', '.join(s.id for s in plan.settings)}) = {len(keys)} rows;"
+        f" {skipped} already stored in {out}, {len(todo)} to compute."
+    )
+    return skipped
 
 
 def _saving(hook: Callable[[str, str, Any], None], out: Path) -> Callable[[str, str, Any], None]:
@@ -273,23 +271,3 @@ def _saving(hook: Callable[[str, str, Any], None], out: Path) -> Callable[[str, 
             ) from error
 
     return save
-
-
-def _knob_name(cls: type[Codec]) -> str | None:
-    """Reports draw one curve per codec and fixed non-knob parameters, ordered by the knob."""
-    knob = cls.rate_knob()
-    return None if knob is None else knob.name
-
-
-def _metric_info(metric: Metric) -> dict[str, Any]:
-    return {"higher_is_better": metric.higher_is_better, "input_range": metric.input_range}
-
-
-def _check_modality(task: Task, kind: str, name: str, plugin: Any) -> None:
-    """A codec or metric of another modality would fail on every item: refuse it up front."""
-    modality = getattr(plugin, "modality", None)
-    if modality is not None and modality != task.modality:
-        raise MpqError(
-            f"{kind} {name!r} is for {modality}, but task {task.name!r} works on"
-            f" {task.modality}; choose an {task.modality} {kind} (mpq plugins lists them)."
-        )

@@ -66,7 +66,10 @@ class CodecStage:
         return len(self.inflight)
 
     def start(self, jobs: list[SweepJob]) -> list[Outcome]:
-        """Start jobs of one setting; returns the outcomes already known."""
+        """Start jobs of one setting; returns the outcomes already known.
+
+        One setting per call, so that a codec that codes many items at once can take them all.
+        """
         if len({job.setting.id for job in jobs}) > 1:
             raise ValueError("CodecStage.start takes jobs of one setting")
         outcomes = (self._start(job) for job in jobs)

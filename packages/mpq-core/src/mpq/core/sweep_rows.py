@@ -7,6 +7,7 @@ failed row carries the identity, the setting and the error, and no rate.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from mpq.core.codec import CodecResult, Setting
@@ -21,14 +22,13 @@ from mpq.core.sweep_codec import Decoded
 from mpq.core.task import Task
 
 
-def identity_columns(task: Task, run_id: str) -> dict[str, Any]:
-    """Columns every row of one run shares."""
-    describe = task.describe()
+def identity_columns(task: str, task_config: Mapping[str, Any], run_id: str) -> dict[str, Any]:
+    """Columns every row of one run shares; `task_config` is what the task describes."""
     return {
         "schema_version": SCHEMA_VERSION,
-        "task": task.name,
-        "dataset": str(describe.get("dataset", "")),
-        "model": str(describe.get("model", "")),
+        "task": task,
+        "dataset": str(task_config.get("dataset", "")),
+        "model": str(task_config.get("model", "")),
         "run_id": run_id,
     }
 
