@@ -3,6 +3,8 @@ import math
 import pytest
 
 from mpq.core.rate import (
+    EXTENT_KINDS,
+    RATE_UNITS_BY_MODALITY,
     AudioExtent,
     Bitstream,
     ImageExtent,
@@ -10,6 +12,7 @@ from mpq.core.rate import (
     extent_to_dict,
     rate_of,
 )
+from mpq.core.records import FIXED_NAMES
 
 
 def test_image_rate_counts_bits_over_original_pixels():
@@ -76,3 +79,18 @@ def test_negative_length_is_refused():
 @pytest.mark.parametrize("extent", [ImageExtent(3, 5, 4), AudioExtent(99, 8, 48000)])
 def test_extent_round_trips_through_dict(extent):
     assert extent_from_dict(extent_to_dict(extent)) == extent
+
+
+def test_extents_name_their_row_columns_and_rate_units():
+    image, audio = ImageExtent(3, 5, 4), AudioExtent(99, 2, 48000)
+    assert image.columns() == {"height": 3, "width": 5, "pixels": 15, "channels": 4}
+    assert audio.columns() == {"samples": 99, "sample_rate": 48000, "channels": 2}
+    assert set(image.columns()) | set(audio.columns()) <= set(FIXED_NAMES)
+    assert (image.rate_unit, audio.rate_unit) == ("bpp", "kbps")
+    assert extent_to_dict(image)["kind"] == "image" and extent_to_dict(audio)["kind"] == "audio"
+    assert RATE_UNITS_BY_MODALITY == {
+        "image": ("bpp", "bits", "bytes"),
+        "audio": ("kbps", "bits_per_sample", "bits", "bytes"),
+    }
+    for kind in EXTENT_KINDS:
+        assert kind.rate_unit == kind.rate_units[0]

@@ -10,7 +10,11 @@ with `rate_of`.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
 
 BITS_PER_BYTE = 8
 RAW_IMAGE_BITS_PER_VALUE = 8
@@ -21,12 +25,29 @@ RAW_AUDIO_BITS_PER_VALUE = 16
 class ImageExtent:
     """Shape of the original image: the denominator of bits per pixel."""
 
+    kind: ClassVar[str] = "image"
+    rate_unit: ClassVar[str] = "bpp"
+    rate_units: ClassVar[tuple[str, ...]] = ("bpp", "bits", "bytes")
+
     height: int
     width: int
     channels: int
 
     def __post_init__(self) -> None:
         _require_positive(height=self.height, width=self.width, channels=self.channels)
+
+    def columns(self) -> dict[str, int]:
+        return {
+            "height": self.height,
+            "width": self.width,
+            "pixels": self.pixels,
+            "channels": self.channels,
+        }
+
+    @staticmethod
+    def pooled_rate(bits: np.ndarray, column: Callable[[str], np.ndarray]) -> float:
+        """Total bits over total pixels of rows (NaN entries left out)."""
+        return float(np.nansum(bits) / np.nansum(column("pixels")))
 
     @property
     def pixels(self) -> int:
@@ -42,6 +63,10 @@ class ImageExtent:
 class AudioExtent:
     """Length of the original audio: `samples` counts frames per channel."""
 
+    kind: ClassVar[str] = "audio"
+    rate_unit: ClassVar[str] = "kbps"
+    rate_units: ClassVar[tuple[str, ...]] = ("kbps", "bits_per_sample", "bits", "bytes")
+
     samples: int
     channels: int
     sample_rate: int
@@ -50,6 +75,15 @@ class AudioExtent:
         _require_positive(
             samples=self.samples, channels=self.channels, sample_rate=self.sample_rate
         )
+
+    def columns(self) -> dict[str, int]:
+        return {"samples": self.samples, "sample_rate": self.sample_rate, "channels": self.channels}
+
+    @staticmethod
+    def pooled_rate(bits: np.ndarray, column: Callable[[str], np.ndarray]) -> float:
+        """Total bits over total seconds of rows, in kbps (NaN entries left out)."""
+        seconds = column("samples") / column("sample_rate")
+        return float(np.nansum(bits) / np.nansum(seconds) / 1000.0)
 
     @property
     def duration_s(self) -> float:
@@ -61,7 +95,26 @@ class AudioExtent:
         return self.samples * self.channels * RAW_AUDIO_BITS_PER_VALUE
 
 
+class ExtentKind(Protocol):
+    """What core asks of an extent class: its name, its row columns and its rate units."""
+
+    kind: ClassVar[str]
+    rate_unit: ClassVar[str]  # the unit reports plot rates in
+    rate_units: ClassVar[tuple[str, ...]]  # the units a rate target may name
+
+    def columns(self) -> dict[str, int]:
+        """The row columns (`records.FIXED_FIELDS`) that describe this extent."""
+        ...
+
+    @staticmethod
+    def pooled_rate(bits: np.ndarray, column: Callable[[str], np.ndarray]) -> float:
+        """The rate of all rows together from their bits and `column(name)` arrays."""
+        ...
+
+
 Extent = ImageExtent | AudioExtent
+EXTENT_KINDS: tuple[type[ExtentKind], ...] = (ImageExtent, AudioExtent)
+_EXTENT_BY_KIND = {kind.kind: kind for kind in (ImageExtent, AudioExtent)}
 
 
 @dataclass(frozen=True)
@@ -103,10 +156,7 @@ class Rate:
         return units
 
 
-RATE_UNITS_BY_MODALITY = {
-    "image": ("bpp", "bits", "bytes"),
-    "audio": ("kbps", "bits_per_sample", "bits", "bytes"),
-}
+RATE_UNITS_BY_MODALITY = {kind.kind: kind.rate_units for kind in EXTENT_KINDS}
 RATE_UNITS = ("bpp", "kbps", "bits_per_sample", "bits", "bytes")
 
 
@@ -126,13 +176,12 @@ def rate_of(n_bytes: int, extent: Extent) -> Rate:
 
 
 def extent_to_dict(extent: Extent) -> dict[str, int | str]:
-    kind = "image" if isinstance(extent, ImageExtent) else "audio"
-    return {"kind": kind, **{k: int(v) for k, v in vars(extent).items()}}
+    return {"kind": extent.kind, **{k: int(v) for k, v in vars(extent).items()}}
 
 
 def extent_from_dict(data: dict[str, int | str]) -> Extent:
     fields = {k: int(v) for k, v in data.items() if k != "kind"}
-    return ImageExtent(**fields) if data["kind"] == "image" else AudioExtent(**fields)
+    return _EXTENT_BY_KIND[str(data["kind"])](**fields)
 
 
 def _require_positive(**values: int) -> None:

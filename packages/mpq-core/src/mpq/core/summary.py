@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from mpq.core.aggregate import Aggregate, aggregate
 from mpq.core.codec import REFERENCE
+from mpq.core.rate import EXTENT_KINDS
 from mpq.core.records import METRIC_PREFIX, STAT_PREFIX, STATUS_OK
 
 
@@ -86,16 +87,13 @@ def summarize(
 
 
 def _rates(ok: pa.Table) -> tuple[str | None, float, float]:
+    """The rate unit of the first extent kind whose rate column these rows fill."""
     bits = _values(ok.column("bits"))
-    for unit, denominator in (("bpp", "pixels"), ("kbps", None)):
-        values = _values(ok.column(unit))
+    for kind in EXTENT_KINDS:
+        values = _values(ok.column(kind.rate_unit))
         if len(values) and not np.isnan(values).all():
-            if denominator:
-                pooled = np.nansum(bits) / np.nansum(_values(ok.column(denominator)))
-            else:
-                seconds = _values(ok.column("samples")) / _values(ok.column("sample_rate"))
-                pooled = np.nansum(bits) / np.nansum(seconds) / 1000.0
-            return unit, float(np.nanmean(values)), float(pooled)
+            pooled = kind.pooled_rate(bits, lambda name: _values(ok.column(name)))
+            return kind.rate_unit, float(np.nanmean(values)), pooled
     return None, float("nan"), float("nan")
 
 

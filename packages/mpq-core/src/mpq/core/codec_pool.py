@@ -1,0 +1,63 @@
+"""The pool of codec worker processes: spawned, single-threaded, and gone with their parent.
+
+Workers are spawned rather than forked, so they do not inherit the parent's model or threads.
+Each ignores Ctrl-C (the parent handles it and stores the rows it has) and watches its parent:
+a parent killed with SIGKILL cannot shut its pool down, and its workers must not live on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+PARENT_POLL_S = 0.5
+WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class WorkerPool:
+    """A process pool started on the first submission; `reset` drops it (a broken one, say)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+        return self._pool.submit(fn, *args)
+
+    def reset(self) -> None:
+        """Stop the pool without waiting; the next submission starts a fresh one."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _worker_init(parent: int) -> None:
+    """One codec per core: workers run single-threaded, leave Ctrl-C to the parent and end
+    when it ends, even when it is killed and cannot shut them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    for variable in WORKER_THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """An orphaned worker is adopted by another process: its parent pid changes."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)

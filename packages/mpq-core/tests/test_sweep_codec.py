@@ -1,0 +1,111 @@
+import textwrap
+
+import numpy as np
+import pytest
+
+from mpq.core.cache import BitstreamCache
+from mpq.core.codec import REFERENCE_SETTING, Setting
+from mpq.core.sweep_codec import WORKER_DIED, CodecStage, Decoded, Failed
+from mpq.core.sweep_items import ItemState, SweepJob
+from mpq.core.testing import SyntheticCodec, SyntheticTask
+
+SYN = SyntheticCodec.name
+LOW = Setting(SYN, (("quality", 5),))
+
+
+def jobs(setting, n=3):
+    return [
+        SweepJob(ItemState(item, f"hash{i}"), setting)
+        for i, item in enumerate(SyntheticTask(items=n).items())
+    ]
+
+
+class CroppingCodec(SyntheticCodec):
+    def decode(self, bitstream):
+        return super().decode(bitstream)[1:]
+
+
+def test_in_process_results_come_back_from_start_and_are_cached(tmp_path):
+    seen = []
+    cache = BitstreamCache(tmp_path)
+    stage = CodecStage({SYN: SyntheticCodec}, 0, cache, lambda *a: seen.append(a[:2]))
+    first = stage.start(jobs(LOW))
+    assert [type(o) for o in first] == [Decoded] * 3 and stage.pending == 0
+    assert [o.cache_hit for o in first] == [False] * 3
+    assert seen == [(f"img0000{i}", LOW.id) for i in range(3)]
+    again = stage.start(jobs(LOW))
+    assert [o.cache_hit for o in again] == [True] * 3
+    for cold, warm in zip(first, again, strict=True):
+        assert np.array_equal(cold.decoded, warm.decoded)
+        assert cold.result.bitstream.payload == warm.result.bitstream.payload
+    assert stage.collect(block=True) == []
+
+
+def test_references_pass_through_and_one_setting_per_call():
+    stage = CodecStage({SYN: SyntheticCodec}, 0)
+    [reference] = stage.start(jobs(REFERENCE_SETTING, 1))
+    assert reference.result is None and reference.cache_hit is None
+    assert reference.decoded is reference.job.state.item.data
+    with pytest.raises(ValueError, match="one setting"):
+        stage.start(jobs(REFERENCE_SETTING, 1) + jobs(LOW, 1))
+
+
+def test_codec_errors_and_wrong_shapes_are_failures():
+    failing = Setting(SYN, (("fail_above", 0),))
+    [error] = CodecStage({SYN: SyntheticCodec}, 0).start(jobs(failing, 1))
+    assert isinstance(error, Failed) and error.error.startswith("ValueError: item max")
+    [cropped] = CodecStage({SYN: CroppingCodec}, 0).start(jobs(LOW, 1))
+    assert isinstance(cropped, Failed)
+    assert cropped.error == f"codec {SYN!r} decoded shape (23, 25, 3), original is (24, 25, 3)"
+
+
+DYING = '''
+import os, signal
+from pathlib import Path
+from mpq.core.codec import Param
+from mpq.core.testing import SyntheticCodec
+
+
+class DyingCodec(SyntheticCodec):
+    """Kills its process on encode while the file `marker` is missing (always, without one)."""
+
+    parameters = (*SyntheticCodec.parameters, Param("marker", str, ""))
+
+    def encode(self, data):
+        marker = self.values["marker"]
+        if not marker or not Path(marker).exists():
+            if marker:
+                Path(marker).touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().encode(data)
+'''
+
+
+@pytest.fixture
+def dying_codec(tmp_path, monkeypatch):
+    """A codec class that spawned workers can import (the test module itself they cannot)."""
+    (tmp_path / "dying_codec.py").write_text(textwrap.dedent(DYING))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from dying_codec import DyingCodec
+
+    return DyingCodec
+
+
+def run_in_pool(stage, todo):
+    outcomes = stage.start(todo)
+    while stage.pending:
+        outcomes += stage.collect(block=True)
+    stage.close()
+    return outcomes
+
+
+@pytest.mark.slow
+def test_a_dead_worker_is_retried_once_in_a_fresh_pool(tmp_path, dying_codec):
+    once = Setting(SYN, (("marker", str(tmp_path / "died")),))
+    outcomes = run_in_pool(CodecStage({SYN: dying_codec}, 1), jobs(once))
+    assert [type(o) for o in outcomes] == [Decoded] * 3
+    assert (tmp_path / "died").exists()
+    assert any(o.job.attempts == 1 for o in outcomes)
+    always = run_in_pool(CodecStage({SYN: dying_codec}, 1), jobs(Setting(SYN)))
+    assert [(type(o), o.error) for o in always] == [(Failed, WORKER_DIED)] * 3
+    assert all(o.job.attempts == 1 for o in always)
