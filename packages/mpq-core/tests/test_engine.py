@@ -417,3 +417,13 @@ def test_any_loader_exception_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
     bad = rows[("img00001", "none")]
     assert bad["status"] == "failed" and bad["error"] == "RecursionError: the decoder fell over"
     assert rows[("img00002", f"{SYN}:quality=5")]["status"] == "ok"
+
+
+def test_the_manifest_records_the_libraries_plugins_declare(tmp_path, monkeypatch):
+    from mpq.core.store import read_manifest
+    from mpq.core.testing import SyntheticCodec
+
+    monkeypatch.setattr(SyntheticCodec, "libraries", ("pytest",))
+    run_sweep(SyntheticTask(items=2), tmp_path / "run", config(workers=0))
+    versions = read_manifest(tmp_path / "run")["environment"]["versions"]
+    assert {"mpq-core", "numpy", "pyarrow", "pytest"} <= set(versions)

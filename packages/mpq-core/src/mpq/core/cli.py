@@ -366,7 +366,8 @@ def task_run_command(
             trust_remote_code=options["trust_remote_code"],
             **extra,
         )
-        manifest = {"presets": list(preset_names), "task_options": extra}
+        arguments = {key: options[key] for key in ("model", "dataset", "split")}
+        manifest = {"presets": list(preset_names), "task_options": extra, "task_args": arguments}
         summary = run_sweep(task, options["out"], sweep_config(options, manifest=manifest))
         if options["report"] and not summary.interrupted:
             build_report(options["out"])

@@ -88,7 +88,8 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
         workers=config.workers,
         seed=config.seed,
         limit=config.limit,
-        environment=environment(),
+        cache_dir=None if config.cache_dir is None else str(config.cache_dir),
+        environment=environment(plan.libraries(task)),
         **config.manifest,
     )
     if config.dry_run:

@@ -36,6 +36,11 @@ class SweepPlan:
             _check_modality(task, "metric", name, metric_class)
         return cls(unique, classes, [metric_class() for metric_class in metric_classes.values()])
 
+    def libraries(self, task: Task) -> list[str]:
+        """The distributions the task, codecs and metrics declare (their versions are recorded)."""
+        plugins = [task, *self.classes.values(), *self.metrics]
+        return list(dict.fromkeys(lib for plugin in plugins for lib in plugin.libraries))
+
     def manifest(self, task: Task, task_config: dict[str, Any], **run: Any) -> dict[str, Any]:
         """A new run's manifest: the task, this plan, and `run` (device, batch size, ...)."""
         return new_manifest(

@@ -233,6 +233,8 @@ def _task(manifest: dict[str, Any]) -> Task:
         for k, v in manifest.get("task_config", {}).items()
         if k in accepted and (v is None or isinstance(v, str | int | float | bool))
     }
+    # Runs made by a modality CLI record the exact arguments; older runs only the description.
+    config = {**config, **manifest.get("task_args", {})}
     try:
         return task_class(**{**config, **manifest.get("task_options", {})})
     except Exception as error:
@@ -261,6 +263,8 @@ def _decoded(
         raise MpqError(f"codec {row['codec']!r} is not installed") from None
     values = json.loads(row["codec_params"] or "{}")
     version = manifest.get("codec_versions", {}).get(row["codec"], cls.version)
+    recorded = manifest.get("cache_dir")  # where the run cached its bitstreams, when it did
+    cache_dir = Path(recorded) if recorded and Path(recorded).is_dir() else cache_dir
     if cache_dir is not None:
         setting = next((s for s in _settings(row["setting"]) if s.id == row["setting"]), None)
         if setting is not None:
