@@ -7,25 +7,14 @@ from pathlib import Path
 import soundfile
 
 from mpq.audio.signal import Audio, load_audio
-from mpq.core.errors import MpqError
-from mpq.core.files import FileItems
+from mpq.core.files import FileItems, list_files
 from mpq.core.paths import decoded_file
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
 
 
 def audio_files(inputs: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for item in inputs:
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-        elif item.exists():
-            files.append(item)
-        else:
-            raise MpqError(f"{item}: no such file or folder.")
-    if not files:
-        raise MpqError(f"no audio files found in {', '.join(map(str, inputs))}.")
-    return files
+    return list_files(inputs, AUDIO_SUFFIXES, "audio files")
 
 
 def audio_file_items(inputs: list[Path]) -> FileItems:

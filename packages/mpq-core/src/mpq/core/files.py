@@ -7,7 +7,7 @@ be read becomes a failed row with the loader's error, whatever the error is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,3 +63,22 @@ class FileItems(Task):
 
     def prediction_json(self, prediction: Any) -> Any:
         return None
+
+
+def list_files(inputs: Iterable[str | Path], suffixes: Collection[str], kind: str) -> list[Path]:
+    """Files given directly, plus those with `suffixes` inside given folders, sorted per folder.
+
+    `kind` names what is looked for ("images", "audio files") in the error for none found.
+    """
+    inputs = [Path(item) for item in inputs]
+    files: list[Path] = []
+    for item in inputs:
+        if item.is_dir():
+            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes)
+        elif item.exists():
+            files.append(item)
+        else:
+            raise MpqError(f"{item}: no such file or folder.")
+    if not files:
+        raise MpqError(f"no {kind} found in {', '.join(map(str, inputs))}.")
+    return files

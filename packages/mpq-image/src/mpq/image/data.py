@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from mpq.core.errors import MpqError
+from mpq.core.files import list_files
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
 # Pillow's own limit (about 89 megapixels, a 9459 x 9459 image) as mpq's default.
@@ -81,14 +82,4 @@ def _depth(mode: str) -> str:
 
 def image_files(inputs: list[str | Path]) -> list[Path]:
     """Files given directly, plus the images (by suffix) inside given folders, sorted."""
-    files: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif item.exists():
-            files.append(item)
-        else:
-            raise MpqError(f"{item}: no such file or folder.")
-    if not files:
-        raise MpqError(f"no images found in {', '.join(map(str, inputs))}.")
-    return files
+    return list_files(inputs, IMAGE_SUFFIXES, "images")
