@@ -6,8 +6,8 @@ codebooks: 3.5 kB in all for mono 16 kHz, 4.4 kB for stereo 44.1 kHz, which weig
 items) and the audio pages, over the ORIGINAL duration. Vorbis is VBR: libsndfile calls
 `vorbis_encode_init_vbr` with quality 1 - `compression_level`, clipped to [0, 1] (libsndfile
 src/ogg_vorbis.c, `vorbis_command`), so the knob runs the other way from the bits it spends.
-Quality 0 is the lowest libsndfile writes (about 26 kbps on 16 kHz speech); `sample_rate` codes
-at a lower rate to go below that.
+The default level, 0.6, is libsndfile's own (quality 0.4). Quality 0 is the lowest libsndfile
+writes (about 26 kbps on 16 kHz speech); `sample_rate` codes at a lower rate to go below that.
 
 libsndfile gives each stream a random Ogg serial number, so the bytes differ between runs in the
 four serial bytes and each page's CRC, never in their length or the decoded audio. The input is
