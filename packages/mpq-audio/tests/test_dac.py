@@ -133,3 +133,7 @@ def test_offline_error_says_where_the_weights_come_from(monkeypatch):
 def test_random_weights_have_the_released_architectures(name, hop, codebooks):
     model = load_model(name, False, "")
     assert (model.hop_length, model.n_codebooks, model.codebook_size) == (hop, codebooks, 1024)
+    again = load_model.__wrapped__(name, False, "")  # seeded: the same model in every process
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True)
+    )

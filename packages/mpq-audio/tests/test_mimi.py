@@ -113,3 +113,7 @@ def test_random_weights_have_the_released_frame_rate_and_codebooks():
     config = model.config
     assert (config.sampling_rate, config.frame_rate, config.codebook_size) == (24000, 12.5, 2048)
     assert config.num_quantizers == 32
+    again = load_model.__wrapped__(False, "")  # seeded: the same model in every process
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True)
+    )

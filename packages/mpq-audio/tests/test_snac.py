@@ -115,3 +115,7 @@ def test_random_weights_have_the_published_rates_and_sizes(name, kbps, params):
     assert sum(p.numel() for p in model.parameters()) / 1e6 == pytest.approx(params, abs=0.05)
     frames = sum(model.sampling_rate / model.hop_length / s for s in model.vq_strides)
     assert frames * 12 / 1000 == pytest.approx(kbps, abs=0.05)
+    again = load_model.__wrapped__(name, False, "")  # seeded: the same model in every process
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True)
+    )

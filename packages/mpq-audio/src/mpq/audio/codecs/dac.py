@@ -93,7 +93,9 @@ def load_model(name: str, pretrained: bool, checkpoint: str) -> Any:
                 " there or pass checkpoint=PATH to a local DAC weights file."
             ) from error
     else:
-        model = dac.DAC(**random_config(name))
+        with torch.random.fork_rng():  # the same random model in every process
+            torch.manual_seed(0)
+            model = dac.DAC(**random_config(name))
     if model.sample_rate != rate:
         raise ParameterError(
             f"dac: the checkpoint is a {model.sample_rate} Hz model, not {name} ({rate} Hz)."

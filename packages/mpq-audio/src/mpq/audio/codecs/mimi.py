@@ -84,7 +84,9 @@ def load_model(pretrained: bool, checkpoint: str) -> Any:
                 " folder and pass checkpoint=DIR."
             ) from error
     else:
-        model = MimiModel(MimiConfig())
+        with torch.random.fork_rng():  # the same random model in every process
+            torch.manual_seed(0)
+            model = MimiModel(MimiConfig())
     if model.config.sampling_rate != MODEL_RATE:
         raise ParameterError(
             f"mimi: the checkpoint is a {model.config.sampling_rate} Hz model; Mimi codes"

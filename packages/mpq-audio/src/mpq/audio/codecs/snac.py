@@ -91,7 +91,9 @@ def load_model(name: str, pretrained: bool, checkpoint: str) -> Any:
                 " checkpoint=DIR."
             ) from error
     else:
-        model = Model(**random_config(name))
+        with torch.random.fork_rng():  # the same random model in every process
+            torch.manual_seed(0)
+            model = Model(**random_config(name))
     if model.sampling_rate != MODEL_RATES[name]:
         raise ParameterError(
             f"snac: the checkpoint is a {model.sampling_rate} Hz model, not {name}"
