@@ -1,4 +1,4 @@
-"""Speed of the HEIF, Vorbis, LC3, DAC, SNAC and Mimi codecs: medians of interleaved runs.
+"""Speed of the Vorbis, LC3, DAC, SNAC, Mimi, HEIF and MS-ILLM codecs: medians of interleaved runs.
 
 Audio: real-time factor (encode + decode seconds / audio seconds) on a LibriVox clip from
 Debian's pocketsphinx-testdata. Images: encode and decode milliseconds per 512x512 photo from
@@ -28,7 +28,10 @@ AUDIO = [
     ("snac", "mpq.audio.codecs.snac:SNAC", {"pretrained": False}),
     ("mimi", "mpq.audio.codecs.mimi:Mimi", {"pretrained": False}),
 ]
-IMAGE = [("heif", "mpq.image.codecs.heif:HEIF", {"quality": 50})]
+IMAGE = [
+    ("heif", "mpq.image.codecs.heif:HEIF", {"quality": 50}),
+    ("msillm", "mpq.image.codecs.msillm:MSILLM", {"pretrained": False, "quality": 3}),
+]
 
 
 def prepared(entries: list[tuple[str, str, dict]], sample: Any) -> dict[str, Any]:
