@@ -110,6 +110,13 @@ def test_a_payload_from_another_model_is_refused(checkpoint, speech):
         codec(checkpoint).decode(other)
 
 
+def test_a_payload_for_another_channel_count_is_refused(checkpoint, speech):
+    mono = codec(checkpoint).encode(speech)
+    stereo_extent = Audio(np.zeros((2, speech.length), np.float32), 16000).extent
+    with pytest.raises(MpqError, match="1 code streams do not split over 2 channels"):
+        codec(checkpoint).decode(Bitstream(mono.payload, stereo_extent))
+
+
 def test_checkpoint_errors_name_the_problem(checkpoint, tmp_path):
     with pytest.raises(ParameterError, match="is not a file"):
         DAC(model="dac_16khz", checkpoint=str(tmp_path / "missing.pth")).setup()

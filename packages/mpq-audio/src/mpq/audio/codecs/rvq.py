@@ -80,6 +80,10 @@ class CodeCodec(Codec):
                 else f"{self.name}: the payload names an unknown model id {model_id}."
             )
         channels = bitstream.extent.channels
+        if not streams or len(streams) % channels:
+            raise MpqError(
+                f"{self.name}: {len(streams)} code streams do not split over {channels} channels."
+            )
         per_channel = len(streams) // channels
         codes = [
             torch.from_numpy(np.stack([streams[c * per_channel + s] for c in range(channels)]))
@@ -87,9 +91,10 @@ class CodeCodec(Codec):
         ]
         with torch.inference_mode():
             waveform = self.to_waveform(model, codes)
-        samples = waveform[:, 0].float().numpy()
-        return fit(resample(samples, self.model_rate(model), bitstream.extent.sample_rate),
-                   bitstream.extent)  # fmt: skip
+        samples = resample(
+            waveform[:, 0].float().numpy(), self.model_rate(model), bitstream.extent.sample_rate
+        )
+        return fit(samples, bitstream.extent)
 
     def model_id(self) -> int:
         return self.models.index(self.values["model"])
