@@ -27,7 +27,10 @@ MAE = "python:mpq.core.testing:MeanAbsoluteError"
 STABLE = ["item_id", "setting", "status", "bytes", "bpp", "codec_params", "stat.correct",
           "stat.agree", "metric.mae", "prediction", "error"]  # fmt: skip
 QUALITIES = ("5", "60")
-MORE_QUALITIES = ("90", "30", "75", "15", "45", "99", "2", "50", "20", "80")
+# Enough for every phase to add two, even when phases end before their kills (a fast machine).
+MORE_QUALITIES = tuple(str(q) for q in (90, 30, 75, 15, 45, 99, 2, 50, 20, 80, 10, 70, 35, 85, 25,
+                                        65, 40, 95, 55, 8, 12, 88, 33, 66, 18, 77, 42, 58, 3, 97,
+                                        22, 48, 52, 28, 72, 38, 62, 92, 6, 82))  # fmt: skip
 KILLS = 20
 RANDOM_KILLS_PER_PHASE = 4
 STEP_S = 0.03
