@@ -135,7 +135,9 @@ def test_only_the_factorized_model_defaults_to_the_gpu_when_there_is_one(monkeyp
     assert set(defaults.values()) == {"cpu"}
     assert [cls.batches for cls in (cai.Mbt2018, cai.Cheng2020Anchor)] == [False, False]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert codec_instance(cai.Bmshj2018Factorized, RANDOM).device == "cpu"
+    codec = codec_instance(cai.Bmshj2018Factorized, RANDOM)
+    assert codec.device == "cpu" and codec.values["device"] == "auto"
+    assert codec.values_for(IMAGES[0])["device"] == "cpu"  # rows record where it ran
     with pytest.raises(ParameterError, match="device=cuda is not available"):
         codec_device("cuda", "bmshj2018-factorized")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

@@ -73,6 +73,10 @@ class CompressAICodec(Codec):
     def setup(self) -> None:
         self.net = self._load().to(self.device).eval()
 
+    def values_for(self, data: np.ndarray) -> dict[str, Any]:
+        """`device=auto` recorded as the device that ran: its bytes may differ from the CPU's."""
+        return {**self.values, "device": self.device}
+
     def _load(self) -> Any:
         try:
             from compressai.zoo import image as zoo
