@@ -143,3 +143,14 @@ def test_only_the_factorized_model_defaults_to_the_gpu_when_there_is_one(monkeyp
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert codec_device("auto", "bmshj2018-factorized") == "cuda"
     assert codec_device("cpu", "bmshj2018-factorized") == "cpu"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cls", BATCHING, ids=lambda c: c.name)
+def test_on_cuda_a_batch_codes_each_image_as_alone(cls):
+    codec = codec_instance(cls, {**RANDOM, "device": "cuda"})
+    batched = codec.encode_batch(IMAGES)
+    assert [b.payload for b in batched] == [codec.encode(i).payload for i in IMAGES]
+    decoded = codec.decode_batch(batched)
+    assert all(np.array_equal(codec.decode(b), d) for b, d in zip(batched, decoded, strict=True))

@@ -22,7 +22,8 @@ alone (checked in the tests), so every item's payload and decoded image are thos
 bmshj2018-factorized, whose decoder needs no network output to entropy-decode: a hyperprior's
 decoder must recompute the encoder's scale indexes from the side information exactly, which GPU
 convolutions do not promise across batch sizes (CompressAI issue 54: corrupted decodes on CUDA),
-so the hyperprior models stay on the cpu unless asked.
+so the hyperprior models stay on the cpu unless asked. On cuda, batch-for-item identity is
+what the `gpu` test checks; it is not assumed.
 """
 
 from __future__ import annotations
