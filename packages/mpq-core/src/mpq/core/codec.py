@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mpq.core import registry
+from mpq.core.device import resolve_device
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.params import Param, coerce, find
 from mpq.core.rate import RATE_UNITS, RATE_UNITS_BY_MODALITY, Bitstream
@@ -67,6 +68,23 @@ class Codec(ABC):
     @classmethod
     def rate_knob(cls) -> Param | None:
         return next((p for p in cls.parameters if p.rate), None)
+
+    # Batched coding. Every codec has the batch API; a codec that runs a model on batches sets
+    # `batches` and overrides both methods, keeping each item's bytes those of `encode` alone.
+    batches: ClassVar[bool] = False
+
+    @property
+    def device(self) -> str:
+        """Where the codec computes: its `device` value resolved, cpu for codecs without one."""
+        return codec_device(self.values.get("device", "cpu"), self.name)
+
+    def encode_batch(self, items: list[Any]) -> list[Bitstream]:
+        """One bitstream per item, in order, each identical to `encode(item)`."""
+        return [self.encode(item) for item in items]
+
+    def decode_batch(self, bitstreams: list[Bitstream]) -> list[Any]:
+        """One decoded item per bitstream, in order, each identical to `decode(bitstream)`."""
+        return [self.decode(bitstream) for bitstream in bitstreams]
 
 
 def validate_values(cls: type[Codec], values: dict[str, Any]) -> dict[str, Any]:
@@ -284,3 +302,44 @@ def redecode(cls: type[Codec], result: CodecResult) -> CodecResult:
     return CodecResult(
         result.bitstream, decoded, result.values, result.encode_s, result.decode_s, result.probes
     )
+
+
+# Batched coding: the engine hands a batching codec many items of one setting at once.
+CODEC_DEVICES = ("auto", "cpu", "cuda")
+
+
+def codec_device(requested: str, codec: str) -> str:
+    """A codec's `device` value as a torch device: `auto` is cuda when present, else cpu."""
+    try:
+        resolved = resolve_device(requested)
+    except MpqError:
+        raise ParameterError(
+            f"{codec}: device={requested} is not available here; use device=cpu or device=auto."
+        ) from None
+    return resolved if requested != "auto" or resolved.startswith("cuda") else "cpu"
+
+
+def batch_groups(keys: list[Any]) -> list[list[int]]:
+    """Indices of equal keys (an item's shape), groups in first-seen order: one forward each."""
+    groups: dict[Any, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+def apply_setting_batch(cls: type[Codec], setting: Setting, items: list[Any]) -> list[CodecResult]:
+    """`apply_setting` for many items: one `encode_batch` and one `decode_batch` call.
+
+    Codecs that do not batch, and rate targets (the knob is bisected per item), go item by item
+    through `apply_setting`. A batch's encode_s and decode_s are its time divided by its size.
+    """
+    if not cls.batches or setting.target is not None:
+        return [apply_setting(cls, setting, item) for item in items]
+    codec = codec_instance(cls, dict(setting.values))
+    bitstreams, encode_s = _timed(codec.encode_batch, list(items))
+    decoded, decode_s = _timed(codec.decode_batch, bitstreams)
+    count = max(len(items), 1)
+    return [
+        CodecResult(bitstream, out, codec.values_for(item), encode_s / count, decode_s / count)
+        for item, bitstream, out in zip(items, bitstreams, decoded, strict=True)
+    ]

@@ -16,6 +16,13 @@ from the payload header, and the original rate, channels and length from the ext
 operating point below, or up to the lowest one (3 kbps for the 48 kHz model); the value recorded
 is the one used. Weights: pretrained ones come from Meta's host through torch hub's cache, or
 from a local state dict (`checkpoint=`); `pretrained=false` builds random weights (for tests).
+
+EnCodec codes one clip at a time, also in a batch (`batches` is false): its model does not give a
+batch the floats of its clips alone, even on the CPU. The 48 kHz model's per-segment scale (a
+mean over samples, written to the payload as a float32) can differ in its last bit, and the
+decoded waveform by about 1e-7, from the LSTMs and convolutions of encodec 0.1.1 under torch's CPU
+kernels; the bytes of a batched clip would then depend on the clips batched with it
+(benchmarks/batched_codecs.py measures both the difference and the speed a batch would give).
 """
 
 from __future__ import annotations
