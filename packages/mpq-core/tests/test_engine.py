@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -427,3 +428,38 @@ def test_the_manifest_records_the_libraries_plugins_declare(tmp_path, monkeypatc
     run_sweep(SyntheticTask(items=2), tmp_path / "run", config(workers=0))
     versions = read_manifest(tmp_path / "run")["environment"]["versions"]
     assert {"mpq-core", "numpy", "pyarrow", "pytest"} <= set(versions)
+
+
+class BatchingCodec(SyntheticCodec):
+    """The synthetic codec, declared as coding batches; records each batch's size."""
+
+    name = "python:test_engine:BatchingCodec"
+    batches = True
+    sizes: ClassVar[list[int]] = []
+
+    def encode_batch(self, items):
+        type(self).sizes.append(len(items))
+        return super().encode_batch(items)
+
+
+def test_a_batching_codec_gets_model_batches_and_gives_the_same_rows(tmp_path, monkeypatch):
+    from mpq.core import registry
+
+    monkeypatch.setitem(registry.codecs._registered, "batching", BatchingCodec)
+    monkeypatch.setattr(BatchingCodec, "name", "batching")
+    BatchingCodec.sizes.clear()
+    specs = ("batching:quality=5,60:fail_above=200",)
+    run_sweep(SyntheticTask(items=9), tmp_path / "batched", config(specs, workers=2))
+    assert max(BatchingCodec.sizes) == 4  # the model's batch size, not one at a time
+    plain = (f"{SYN}:quality=5,60:fail_above=200",)
+    run_sweep(SyntheticTask(items=9), tmp_path / "plain", config(plain, workers=0))
+
+    def keyed(path):
+        rows = stable(path).to_pylist()
+        return {(r["item_id"], r["setting"].replace("batching", SYN)): r for r in rows}
+
+    batched, single = keyed(tmp_path / "batched"), keyed(tmp_path / "plain")
+    assert batched.keys() == single.keys()
+    for key, row in batched.items():
+        assert {**row, "setting": None} == {**single[key], "setting": None}
+    assert any(row["status"] == "failed" for row in batched.values())  # the too-bright items

@@ -119,6 +119,9 @@ class _LocalSweep:
         self.model = ModelStage(task, config.amp, config.batch_size, self.warn)
         self.metrics = MetricStage(plan.metrics, self.warn)
         self.ready: deque[Decoded] = deque()
+        # Jobs of batching codecs waiting for a batch, by setting id, and how many there are.
+        self.waiting: dict[str, list[SweepJob]] = {}
+        self.held = 0
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]{message}[/]")
@@ -184,15 +187,37 @@ class _LocalSweep:
         return 2 * self.model.batch_size + 2 * self.config.workers
 
     def _fill(self, jobs: Iterator[SweepJob | Failed]) -> bool:
-        """Start jobs until the pool and the ready queue are full; True once jobs run out."""
+        """Start jobs until the pool and the ready queue are full; True once jobs run out.
+
+        Jobs of a codec that batches are held per setting until a model batch of them is there.
+        """
         while (
-            self.codec.pending < self._max_inflight and len(self.ready) < 2 * self.model.batch_size
+            self.codec.pending + self.held < self._max_inflight
+            and len(self.ready) < 2 * self.model.batch_size
         ):
             job = next(jobs, None)
             if job is None:
+                self._release_held()
                 return True
-            self._take([job] if isinstance(job, Failed) else self.codec.start([job]))
+            if isinstance(job, Failed):
+                self._take([job])
+            elif self.codec.batches(job):
+                group = self.waiting.setdefault(job.setting.id, [])
+                group.append(job)
+                self.held += 1
+                if len(group) >= self.model.batch_size:
+                    self.held -= len(group)
+                    self._take(self.codec.start(self.waiting.pop(job.setting.id)))
+            else:
+                self._take(self.codec.start([job]))
+        if self.held >= self._max_inflight:
+            self._release_held()  # groups of many settings fill slowly: code what is there
         return False
+
+    def _release_held(self) -> None:
+        for setting_id in list(self.waiting):
+            self._take(self.codec.start(self.waiting.pop(setting_id)))
+        self.held = 0
 
     def _take(self, outcomes: list[Outcome]) -> None:
         for outcome in outcomes:

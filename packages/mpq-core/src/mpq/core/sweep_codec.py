@@ -1,10 +1,13 @@
 """The codec stage of a sweep: jobs in, decoded items (or failures) out.
 
 A job is looked up in the bitstream cache first; a miss is encoded and decoded in this process
-(`workers=0`) or in a pool of worker processes. A worker that dies (crash, out of memory) breaks
-the whole pool: its jobs, and every other job in flight, are retried once in a fresh pool. Every
-decoded item must have the original's shape; a good result is cached and handed to the
-`on_decoded` hook. Reference jobs pass through with the original item.
+(`workers=0`) or in a pool of worker processes. Codecs that batch (neural codecs on the model's
+device) code the jobs of one setting together in this process, byte for byte as one at a time;
+a batch that fails is coded again item by item, so only the failing items fail. A worker that
+dies (crash, out of memory) breaks the whole pool: its jobs, and every other job in flight, are
+retried once in a fresh pool. Every decoded item must have the original's shape; a good result
+is cached and handed to the `on_decoded` hook. Reference jobs pass through with the original
+item.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mpq.core.cache import BitstreamCache
-from mpq.core.codec import Codec, CodecResult, apply_setting, redecode
+from mpq.core.codec import Codec, CodecResult, apply_setting, apply_setting_batch, redecode
 from mpq.core.codec_pool import WorkerPool
 from mpq.core.sweep_items import Failed, SweepJob
 
@@ -72,8 +75,40 @@ class CodecStage:
         """
         if len({job.setting.id for job in jobs}) > 1:
             raise ValueError("CodecStage.start takes jobs of one setting")
+        if jobs and self.batches(jobs[0]):
+            return self._start_batch(jobs)
         outcomes = (self._start(job) for job in jobs)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def batches(self, job: SweepJob) -> bool:
+        """Whether `job`'s codec codes many items at once (never for a rate target)."""
+        setting = job.setting
+        return (
+            not setting.is_reference
+            and setting.target is None
+            and self.classes[setting.codec].batches
+        )
+
+    def _start_batch(self, jobs: list[SweepJob]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        misses: list[SweepJob] = []
+        for job in jobs:
+            cached = self._cache_get(job)
+            if cached is None:
+                misses.append(job)
+            elif cached.decoded is not None:
+                outcomes.append(self._accept(job, cached, cache_hit=True))
+            else:
+                outcomes.append(self._in_process(job, cached))
+        if not misses:
+            return outcomes
+        cls, setting = self.classes[misses[0].setting.codec], misses[0].setting
+        try:
+            results = apply_setting_batch(cls, setting, [job.state.item.data for job in misses])
+        except Exception:  # one bad item: code them one by one, so only it fails
+            return outcomes + [self._in_process(job, None) for job in misses]
+        pairs = zip(misses, results, strict=True)
+        return outcomes + [self._accept(job, result, cache_hit=False) for job, result in pairs]
 
     def collect(self, block: bool) -> list[Outcome]:
         """Outcomes of pool jobs finished now; with `block`, waits for at least one."""
@@ -109,21 +144,24 @@ class CodecStage:
         if cached is not None and cached.decoded is not None:
             return self._accept(job, cached, cache_hit=True)
         if self.workers <= 0:
-            try:
-                result = (
-                    redecode(cls, cached)
-                    if cached
-                    else apply_setting(cls, job.setting, job.state.item.data)
-                )
-            except Exception as error:
-                return Failed(job, describe(error))
-            return self._accept(job, result, cache_hit=cached is not None)
+            return self._in_process(job, cached)
         if cached is not None:
             future = self.pool.submit(redecode, cls, cached)
         else:
             future = self.pool.submit(apply_setting, cls, job.setting, job.state.item.data)
         self.inflight[future] = job
         return None
+
+    def _in_process(self, job: SweepJob, cached: CodecResult | None) -> Outcome:
+        cls = self.classes[job.setting.codec]
+        try:
+            if cached is not None:
+                result = redecode(cls, cached)
+            else:
+                result = apply_setting(cls, job.setting, job.state.item.data)
+        except Exception as error:
+            return Failed(job, describe(error))
+        return self._accept(job, result, cache_hit=cached is not None)
 
     def _restart_pool(self, broken: list[SweepJob]) -> list[Outcome]:
         """A worker died: retry its jobs, and all others in flight, once in a fresh pool."""
