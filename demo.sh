@@ -10,4 +10,5 @@ python3 -m venv .venv
 rm -rf runs/demo-image
 .venv/bin/mpq-image run --preset demo
 .venv/bin/mpq show runs/demo-image
-echo "Run directory: runs/demo-image; report: runs/demo-image/report/summary.md (figures/, tables/)"
+echo "Run directory: runs/demo-image; report: runs/demo-image/report/report.html (and summary.md,"
+echo "paper.tex, figures/, tables/)"
