@@ -199,8 +199,6 @@ def test_sweep_of_a_tiny_demucs_over_a_musdb_folder(
         model=f"python:{factory}:tiny",
         dataset=f"musdb:{musdb}",
         split="test",
-        image_key="",
-        label_key="",
         segment="0.5",
         overlap="0.25",
         shifts="0",

@@ -73,3 +73,9 @@ def test_items_without_reference_are_said_once_then_counted():
     assert len(warnings) == 1 and "Item 'img00000' has no reference" in warnings[0]
     assert items.report_without_reference() == 3
     assert warnings[1].startswith("3 items of this sweep had no reference")
+
+
+def test_the_missing_reference_note_names_only_scores_that_need_one():
+    items, _, warnings = source(UnlabelledTask(items=2))
+    list(items.jobs())
+    assert "(accuracy)" in warnings[0] and "agreement" not in warnings[0]

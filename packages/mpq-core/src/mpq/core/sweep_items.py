@@ -100,12 +100,13 @@ class ItemSource:
     def _note_missing_reference(self, item: Item) -> None:
         """Scores that compare with a reference are undefined for such items: say so at once."""
         self.without_reference += 1
-        if self.without_reference == 1 and self.task.scores:
-            count = getattr(self.task, "count", lambda: None)()
+        needing = [name for name, score in self.task.scores.items() if not score.agreement]
+        if self.without_reference == 1 and needing:
+            count = self.task.count()
             of = "" if count is None else f" (of {count} items)"
             self.warn(
                 f"Item {item.id!r} has no reference (label, transcript){of}: the scores"
-                f" that compare with one ({', '.join(self.task.scores)}) are undefined for such"
+                f" that compare with one ({', '.join(needing)}) are undefined for such"
                 " items. The sweep's summary counts them."
             )
 

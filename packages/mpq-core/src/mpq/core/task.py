@@ -29,12 +29,18 @@ class Item:
 
 @dataclass(frozen=True)
 class Score:
-    """How a reported score is aggregated from per-item statistics (names of `stat.*` columns)."""
+    """How a reported score is aggregated from per-item statistics (names of `stat.*` columns).
+
+    `agreement` marks a score computed against the model's output on the uncompressed item, not
+    against a reference (label, transcript): it is defined for every item, and it is not the
+    task's headline score.
+    """
 
     aggregator: str
     inputs: tuple[str, ...]
     label: str
     higher_is_better: bool = True
+    agreement: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +48,7 @@ class Score:
             "inputs": list(self.inputs),
             "label": self.label,
             "higher_is_better": self.higher_is_better,
+            "agreement": self.agreement,
         }
 
 

@@ -67,7 +67,7 @@ class SyntheticTask(Task):
     modality = "image"
     scores: ClassVar[dict[str, Score]] = {
         "accuracy": Score("mean", ("correct",), "Accuracy"),
-        "agreement": Score("mean", ("agree",), "Agreement with the original"),
+        "agreement": Score("mean", ("agree",), "Agreement with the original", agreement=True),
     }
 
     def __init__(

@@ -76,6 +76,7 @@ class SpeechRecognition(Task):
             "one_minus_ratio_of_sums",
             ("ref_errors", "ref_pred_words"),
             "Word agreement with the uncompressed transcript",
+            agreement=True,
         ),
     }
 

@@ -104,6 +104,7 @@ class SourceSeparation(Task):
             "median",
             ("sdr_vs_reference",),
             "SDR of the separation against the uncompressed mixture's, median over tracks",
+            agreement=True,
         ),
     }
 

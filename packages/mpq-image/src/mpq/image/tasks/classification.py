@@ -45,7 +45,9 @@ class ImageClassification(Task):
     modality = "image"
     scores: ClassVar[dict[str, Score]] = {
         "top1": Score("mean", ("correct",), "Top-1 accuracy"),
-        "agreement": Score("mean", ("agree",), "Top-1 agreement with the uncompressed prediction"),
+        "agreement": Score(
+            "mean", ("agree",), "Top-1 agreement with the uncompressed prediction", agreement=True
+        ),
     }
 
     parameters = (

@@ -62,6 +62,7 @@ class SemanticSegmentation(Task):
             "ratio_of_sums",
             ("agree_pixels", "all_pixels"),
             "Pixel agreement with the uncompressed prediction",
+            agreement=True,
         ),
     }
 
