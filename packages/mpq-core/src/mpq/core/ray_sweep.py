@@ -313,6 +313,10 @@ class RaySweep:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
+        # Ray Data reserves part of the cluster for each operator (ReservationOpResourceAllocator
+        # in ray/data/_internal/execution/resource_manager.py); the model actor holds no CPU, so
+        # that only idles CPUs the codec tasks could use.
+        context.op_resource_reservation_enabled = False
         shards = _shards(self._item_count(), int(ray.cluster_resources().get("CPU", 1)))
         gpus = self._model_gpus()
         coded = ray.data.from_items(
