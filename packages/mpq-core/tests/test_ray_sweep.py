@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from importlib.util import find_spec
@@ -22,6 +23,7 @@ from mpq.core.codec import parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.store import RESULTS, read_results, read_run
+from mpq.core.sweep_codec import WORKER_DIED
 from mpq.core.testing import SyntheticTask
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
@@ -59,13 +61,37 @@ def local_rows(tmp_path: Path, task: SyntheticTask, specs=SPECS) -> dict:
     return rows(tmp_path / "local")
 
 
+CRASHING = '''
+import os, signal
+from mpq.core.testing import SyntheticCodec
+
+
+class CrashingCodec(SyntheticCodec):
+    """Kills its process on every encode, as a codec that segfaults or runs out of memory."""
+
+    def encode(self, data):
+        os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
 @pytest.fixture(scope="module")
-def local_ray():
+def local_ray(tmp_path_factory):
+    """Ray for the module; its workers (and their codec processes) can import `crashing_codec`,
+    written to a folder put on their PYTHONPATH before Ray starts."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False)
+    folder = tmp_path_factory.mktemp("plugins")
+    (folder / "crashing_codec.py").write_text(textwrap.dedent(CRASHING))
+    sys.path.insert(0, str(folder))
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(folder), path) if p)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False)
+    finally:
+        os.environ.pop("PYTHONPATH") if path is None else os.environ.update(PYTHONPATH=path)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    sys.path.remove(str(folder))
 
 
 def test_backend_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
@@ -121,6 +147,21 @@ def test_either_backend_resumes_the_other(tmp_path, local_ray):
         assert (summary.written, summary.failed, summary.skipped) == (7, 1, 24)
         assert rows(out) == expected
         assert read_run(out)[0]["resumed"] == 1
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_codec_that_kills_its_process_fails_its_rows_like_locally(tmp_path, local_ray):
+    task = SyntheticTask(items=3)
+    specs = (f"{SYN}:quality=60", "python:crashing_codec:CrashingCodec")
+    summary = run_sweep(task, tmp_path / "ray", config(specs, backend="ray"))
+    assert (summary.written, summary.failed) == (6, 3)
+    stored = rows(tmp_path / "ray")
+    failed = {key: r["error"] for key, r in stored.items() if r["status"] == "failed"}
+    assert failed == {(f"img0000{i}", specs[1]): WORKER_DIED for i in range(3)}
+    # Each task codes one job at a time, so no other item's row goes down with the crash.
+    fine = {key: r for key, r in stored.items() if key[1] != specs[1]}
+    assert fine == local_rows(tmp_path, task, specs[:1])
 
 
 def processes(title: str) -> list[int]:

@@ -6,9 +6,10 @@ wrote it, and a run may be resumed by either. The driver ships no pixels:
 
 - The dataset is a list of item ranges (shards), one Ray task each (``num_cpus=1``). A task gets
   the task object as the driver built it, before `setup` (so without its model): that object is
-  the picklable task factory. It reads its range of `task.items()` itself, skips the keys already
-  stored (`ItemSource`, as locally), runs the codec stage in its own process, and yields one group
-  per item: the item and the outcome of every setting it still needs, its reference included.
+  the picklable task factory. It reads its range of `task.items()` itself, skips the keys
+  already stored (`ItemSource`, as locally), runs the codec stage with one child process, and
+  yields one group per item: the outcome of every setting the item still needs, its reference
+  included.
   A task reads the item stream from its start up to its range, so the reading cost grows with
   the number of shards; shards are few (four per CPU of the cluster) and contiguous.
 - The model runs in a pool of actors (one GPU each on a GPU cluster) that take groups whole, so
@@ -62,6 +63,10 @@ from mpq.core.sweep_writer import RowWriter
 from mpq.core.task import Task
 
 SHARDS_PER_CPU = 4
+# Each codec task codes in one child process, as the local engine's workers do: a codec that
+# crashes or runs out of memory on an item costs that row (a failed row after one retry), not
+# the Ray worker, which Ray would retry without end.
+CODEC_PROCESSES = 1
 SHOWN_WARNINGS = 5
 
 
@@ -142,21 +147,30 @@ def _code_shard(work: _Work, start: int, stop: int) -> Iterator[_Coded]:
         warn=lambda message: note.warnings.append(message),
         start=start,
     )
-    codec = CodecStage(work.plan.classes, 0, cache, work.on_decoded)
+    codec = CodecStage(work.plan.classes, CODEC_PROCESSES, cache, work.on_decoded)
     counted = 0
-    for _, jobs in groupby(source.jobs(), key=_item_id):
-        note.outcomes = [o for job in jobs for o in _start(codec, job)]
-        note.without_reference = source.without_reference - counted
-        counted = source.without_reference
-        yield note
-        note = _Coded()
+    try:
+        for _, jobs in groupby(source.jobs(), key=_item_id):
+            note.outcomes = [o for job in jobs for o in _run(codec, job)]
+            note.without_reference = source.without_reference - counted
+            counted = source.without_reference
+            yield note
+            note = _Coded()
+    finally:
+        codec.close()
     note.without_reference = source.without_reference - counted
     if note.skipped or note.without_reference or note.warnings:
         yield note
 
 
-def _start(codec: CodecStage, job: SweepJob | Failed) -> list[Outcome]:
-    return [job] if isinstance(job, Failed) else codec.start([job])
+def _run(codec: CodecStage, job: SweepJob | Failed) -> list[Outcome]:
+    """A job's outcome, the codec run in the task's child process and waited for."""
+    if isinstance(job, Failed):
+        return [job]
+    outcomes = codec.start([job])
+    while codec.pending:
+        outcomes += codec.collect(block=True)
+    return outcomes
 
 
 def _item_id(job: SweepJob | Failed) -> str:
