@@ -63,9 +63,9 @@ from mpq.core.sweep_writer import RowWriter
 from mpq.core.task import Task
 
 SHARDS_PER_CPU = 4
-# Each codec task codes in one child process, as the local engine's workers do: a codec that
-# crashes or runs out of memory on an item costs that row (a failed row after one retry), not
-# the Ray worker, which Ray would retry without end.
+# Each codec task codes in one child process of its worker, as the local engine's workers do: a
+# codec that crashes or runs out of memory on an item costs that row (a failed row after one
+# retry), not the Ray worker, which Ray would retry without end.
 CODEC_PROCESSES = 1
 SHOWN_WARNINGS = 5
 
@@ -122,17 +122,36 @@ def _work(ref: list[ray.ObjectRef]) -> _Work:
     return _works[key]
 
 
+_stages: dict[str, CodecStage] = {}
+
+
 def _code_shards(batch: dict[str, np.ndarray], work: list[ray.ObjectRef]) -> Iterator[dict]:
     """Ray task: read item ranges and code them; one output batch (one group) per item."""
     shared = _work(work)
+    warnings: list[str] = []
+    codec = _codec_stage(work[0].hex(), shared, warnings)
     for start, stop in zip(batch["start"].tolist(), batch["stop"].tolist(), strict=True):
-        for coded in _code_shard(shared, start, stop):
+        for coded in _code_shard(shared, codec, start, stop, _Coded(warnings=warnings)):
             yield {"group": np.array([pickle.dumps(coded, protocol=5)], dtype=object)}
+        warnings = []
 
 
-def _code_shard(work: _Work, start: int, stop: int) -> Iterator[_Coded]:
-    note = _Coded()
-    cache = _node_cache(work, note.warnings)
+def _codec_stage(key: str, work: _Work, warnings: list[str]) -> CodecStage:
+    """The sweep's codec stage in this worker process, kept across its tasks: a fresh child
+    process per task would pay its start and the codec's setup every time."""
+    if key not in _stages:
+        for stage in _stages.values():
+            stage.close()
+        _stages.clear()
+        cache = _node_cache(work, warnings)
+        _stages[key] = CodecStage(work.plan.classes, CODEC_PROCESSES, cache, work.on_decoded)
+    return _stages[key]
+
+
+def _code_shard(
+    work: _Work, codec: CodecStage, start: int, stop: int, note: _Coded
+) -> Iterator[_Coded]:
+    """Groups of the items `start` to `stop`; `note` starts the first one."""
 
     def on_skipped(n: int) -> None:
         note.skipped += n
@@ -142,22 +161,18 @@ def _code_shard(work: _Work, start: int, stop: int) -> Iterator[_Coded]:
         work.plan.settings,
         work.done,
         stop,
-        hash_content=cache is not None,
+        hash_content=codec.cache is not None,
         on_skipped=on_skipped,
         warn=lambda message: note.warnings.append(message),
         start=start,
     )
-    codec = CodecStage(work.plan.classes, CODEC_PROCESSES, cache, work.on_decoded)
     counted = 0
-    try:
-        for _, jobs in groupby(source.jobs(), key=_item_id):
-            note.outcomes = [o for job in jobs for o in _run(codec, job)]
-            note.without_reference = source.without_reference - counted
-            counted = source.without_reference
-            yield note
-            note = _Coded()
-    finally:
-        codec.close()
+    for _, jobs in groupby(source.jobs(), key=_item_id):
+        note.outcomes = [o for job in jobs for o in _run(codec, job)]
+        note.without_reference = source.without_reference - counted
+        counted = source.without_reference
+        yield note
+        note = _Coded()
     note.without_reference = source.without_reference - counted
     if note.skipped or note.without_reference or note.warnings:
         yield note
