@@ -164,6 +164,20 @@ def test_a_codec_that_kills_its_process_fails_its_rows_like_locally(tmp_path, lo
     assert fine == local_rows(tmp_path, task, specs[:1])
 
 
+@needs_ray
+def test_a_node_that_does_not_see_the_cache_folder_codes_without_it(tmp_path):
+    from mpq.core.ray_sweep import _node_cache, _Work
+
+    def work(probe: Path) -> _Work:
+        return _Work(SyntheticTask(), None, set(), {}, False, 4, "cpu", 0, tmp_path, probe, None)
+
+    (tmp_path / "probe").touch()
+    warnings: list[str] = []
+    assert _node_cache(work(tmp_path / "probe"), warnings).root == tmp_path
+    assert _node_cache(work(tmp_path / "elsewhere"), warnings) is None
+    assert len(warnings) == 1 and f"bitstream cache {tmp_path} is not on storage" in warnings[0]
+
+
 def processes(title: str) -> list[int]:
     """Pids whose command line (Ray sets it to ``ray::NAME`` for its workers) holds `title`."""
     pids = []
