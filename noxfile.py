@@ -32,8 +32,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, tags=["tests"])
 def core(session: nox.Session) -> None:
-    """mpq-core with torch (device, autocast) and the cross-package tests in tests/."""
-    install(session, "mpq-core[torch,test]")
+    """mpq-core with torch (device, autocast), Ray (the Ray backend) and the cross-package tests
+    in tests/."""
+    install(session, "mpq-core[torch,test,ray]")
     pytest(session, "packages/mpq-core/tests", "tests")
 
 

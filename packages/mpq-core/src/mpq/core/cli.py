@@ -67,7 +67,24 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=0),
             default=2,
             show_default=True,
-            help="Codec worker processes (0: encode in this process, no overlap).",
+            help="Codec worker processes (0: encode in this process, no overlap); local backend"
+            " only: on Ray every CPU of the cluster codes.",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help="Where the sweep runs: this machine, or a Ray cluster (pip install"
+            " 'mpq-core[ray]'); either backend resumes a run the other wrote.",
+        ),
+        click.option(
+            "--ray-address",
+            metavar="HOST:PORT",
+            default=None,
+            help="With --backend ray: the cluster's head (HOST:6379, or 'auto' for one started"
+            " with `ray start` on this machine); default: start Ray on this machine. The run"
+            " directory and --cache-dir must be on storage every node sees.",
         ),
         click.option(
             "--batch-size",
@@ -141,6 +158,8 @@ def sweep_config(
         dry_run=options["dry_run"],
         manifest=manifest or {},
         on_decoded=on_decoded,
+        backend=options["backend"],
+        ray_address=options["ray_address"],
     )
 
 

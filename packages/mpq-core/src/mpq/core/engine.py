@@ -27,7 +27,7 @@ from rich.console import Console
 from mpq.core.cache import DEFAULT_CACHE_DIR, BitstreamCache
 from mpq.core.codec import Setting
 from mpq.core.device import resolve_device, seed_all
-from mpq.core.errors import RunStoreError
+from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.records import environment
 from mpq.core.store import RunStore, stored_keys
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
@@ -37,6 +37,7 @@ from mpq.core.sweep_model import ModelStage
 from mpq.core.sweep_plan import SweepPlan
 from mpq.core.sweep_progress import ProgressBar, SweepProgress
 from mpq.core.sweep_rows import RowBuilder, identity_columns
+from mpq.core.sweep_score import score_batch
 from mpq.core.sweep_writer import RowWriter
 from mpq.core.task import Task
 
@@ -59,6 +60,10 @@ class SweepConfig:
     manifest: dict[str, Any] = field(default_factory=dict)
     # Called with (item id, setting id, decoded item) for every decoded item, e.g. to save it.
     on_decoded: Callable[[str, str, Any], None] | None = None
+    # "local": this machine (`workers` codec processes); "ray": a Ray cluster (`ray_sweep`),
+    # at `ray_address` (None: a Ray started for the sweep on this machine).
+    backend: str = "local"
+    ray_address: str | None = None
 
 
 @dataclass
@@ -75,6 +80,7 @@ class SweepSummary:
 def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
     """Run (or resume) a sweep of `task` into the run directory `out`."""
     start = time.perf_counter()
+    executor = _executor(config.backend)
     out = Path(out)
     plan = SweepPlan.of(task, config.settings, config.metrics)
     task_config = task.describe()
@@ -97,9 +103,26 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
         return SweepSummary(out, skipped=_dry_run(task, plan, config.limit, done, out, console))
     with RunStore.open(out, manifest) as store:
         identity = identity_columns(task.name, task_config, store.manifest["run_id"])
-        summary = _LocalSweep(task, plan, config, store, console).run(RowBuilder(task, identity))
+        summary = executor(task, plan, config, store, console).run(RowBuilder(task, identity))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _executor(backend: str) -> type:
+    """The executor class of `backend`; Ray is imported only for the Ray backend."""
+    if backend == "local":
+        return _LocalSweep
+    if backend != "ray":
+        raise MpqError(f"unknown backend {backend!r}; use local or ray.")
+    try:
+        from mpq.core.ray_sweep import RaySweep
+    except ImportError as error:
+        if not (error.name or "").startswith("ray"):
+            raise
+        raise MpqError(
+            "--backend ray needs Ray, which is not installed: pip install 'mpq-core[ray]'."
+        ) from error
+    return RaySweep
 
 
 class _LocalSweep:
@@ -127,7 +150,7 @@ class _LocalSweep:
         self.console.print(f"[yellow]{message}[/]")
 
     def run(self, rows: RowBuilder) -> SweepSummary:
-        progress = self._progress()
+        progress = sweep_progress(self.task, self.plan, self.config, self.console)
         self.rows = rows
         self.writer = RowWriter(self.store.write, progress.advance)
         source = ItemSource(
@@ -231,34 +254,21 @@ class _LocalSweep:
     def _run_batch(self) -> None:
         size = min(self.model.batch_size, len(self.ready))
         batch = [self.ready.popleft() for _ in range(size)]
-        predictions = self.model.predict([entry.decoded for entry in batch])
-        # References first: compressed items of the same item in this batch are scored on them.
-        order = sorted(range(len(batch)), key=lambda i: not batch[i].job.setting.is_reference)
-        for i in order:
-            if batch[i].job.setting.is_reference:
-                batch[i].job.state.reference_prediction = predictions.values[i]
-        compressed = [i for i in order if not batch[i].job.setting.is_reference]
-        values = self.metrics.compute(
-            [batch[i].job.state.item.data for i in compressed],
-            [batch[i].decoded for i in compressed],
-        )
-        columns = dict(zip(compressed, values, strict=True))
-        for i in order:
-            entry = batch[i]
-            row = self.rows.ok(
-                entry, predictions.values[i], predictions.seconds_per_item, columns.get(i, {})
-            )
-            if entry.job.write:
-                self.writer.add(row)
+        for row in score_batch(batch, self.model, self.metrics, self.rows):
+            self.writer.add(row)
 
-    def _progress(self) -> SweepProgress:
-        if not self.config.progress:
-            return SweepProgress()
-        count = getattr(self.task, "count", lambda: None)()
-        if count is not None and self.config.limit is not None:
-            count = min(count, self.config.limit)
-        total = None if count is None else count * len(self.plan.settings)
-        return ProgressBar(self.task.name, total, self.console)
+
+def sweep_progress(
+    task: Task, plan: SweepPlan, config: SweepConfig, console: Console
+) -> SweepProgress:
+    """The progress bar of a sweep (rows of every setting of the first `limit` items)."""
+    if not config.progress:
+        return SweepProgress()
+    count = getattr(task, "count", lambda: None)()
+    if count is not None and config.limit is not None:
+        count = min(count, config.limit)
+    total = None if count is None else count * len(plan.settings)
+    return ProgressBar(task.name, total, console)
 
 
 def _dry_run(

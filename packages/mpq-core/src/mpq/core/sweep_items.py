@@ -47,7 +47,8 @@ class Failed:
 
 
 class ItemSource:
-    """Jobs of `task` x `settings` (reference first) not in `done`, the first `limit` items.
+    """Jobs of `task` x `settings` (reference first) not in `done`, the first `limit` items
+    (from item `start` on: one executor's share of them).
 
     `hash_content` computes each item's content hash (the bitstream cache key); `on_skipped`
     hears how many rows each item has stored already; `warn` says things once.
@@ -62,6 +63,7 @@ class ItemSource:
         hash_content: bool,
         on_skipped: Callable[[int], None],
         warn: Callable[[str], None],
+        start: int = 0,
     ) -> None:
         self.task = task
         self.settings = settings
@@ -70,12 +72,13 @@ class ItemSource:
         self.hash_content = hash_content
         self.on_skipped = on_skipped
         self.warn = warn
+        self.start = start
         self.without_reference = 0
 
     def jobs(self) -> Iterator[SweepJob | Failed]:
         """Jobs to run, and failed jobs of items that could not be loaded."""
         seen: set[str] = set()
-        for item in islice(self.task.items(), self.limit):
+        for item in islice(self.task.items(), self.start, self.limit):
             if item.id in seen:
                 raise MpqError(
                     f"the dataset yields item id {item.id!r} twice; item ids must be unique."
@@ -112,9 +115,14 @@ class ItemSource:
 
     def report_without_reference(self) -> int:
         """How many items had no reference, said when there were any."""
-        if self.without_reference:
-            self.warn(
-                f"{self.without_reference} items of this sweep had no reference; scores"
-                " that need one are undefined for them (mpq show says so)."
-            )
-        return self.without_reference
+        return report_without_reference(self.without_reference, self.warn)
+
+
+def report_without_reference(count: int, warn: Callable[[str], None]) -> int:
+    """Say how many items of a sweep had no reference, when there were any; returns `count`."""
+    if count:
+        warn(
+            f"{count} items of this sweep had no reference; scores"
+            " that need one are undefined for them (mpq show says so)."
+        )
+    return count
