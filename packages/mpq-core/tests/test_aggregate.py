@@ -2,7 +2,7 @@ import jiwer
 import numpy as np
 import pytest
 
-from mpq.core.aggregate import aggregate
+from mpq.core.aggregate import AGGREGATORS, _resample_indices, aggregate, aggregate_many
 
 
 def test_mean_and_nan_items_dropped():
@@ -139,3 +139,81 @@ def test_n_counts_the_items_that_contributed():
     # An utterance with no reference words still counts when the model inserted words.
     wer = aggregate("ratio_of_sums", [[2, 0, 3], [10, 0, 0]], resamples=0)
     assert wer.n == 2 and wer.value == pytest.approx(0.5)
+
+
+def _by_indices(name, inputs, resamples, seed, level=0.95):
+    """The bootstrap written out per resample: each statistic on the drawn items' values, with
+    the seeded index matrix `aggregate` draws (one generator call per chunk of resamples)."""
+    arrays = [np.asarray(a, dtype=np.float64) for a in inputs]
+    n = len(arrays[0])
+    stats = []
+    for idx in _resample_indices(n, resamples, seed):
+        drawn = [a[idx] for a in arrays]  # (B, n) or (B, n, classes)
+        if name == "mean":
+            stats.append(drawn[0].mean(axis=1))
+        elif name == "median":
+            stats.append(np.median(drawn[0], axis=1))
+        elif name in ("ratio_of_sums", "one_minus_ratio_of_sums"):
+            ratio = drawn[0].sum(axis=1) / drawn[1].sum(axis=1)
+            stats.append(ratio if name == "ratio_of_sums" else 1.0 - ratio)
+        else:
+            num, den = drawn[0].sum(axis=1), drawn[1].sum(axis=1)
+            present = den > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios = np.where(present, num / den, 0.0)
+            stats.append(ratios.sum(axis=1) / present.sum(axis=1))
+    stats = np.concatenate(stats)
+    stats = stats[np.isfinite(stats)]
+    alpha = (1 - level) / 2
+    return np.quantile(stats, [alpha, 1 - alpha])
+
+
+def _random_inputs(name, n, rng):
+    if name in ("mean", "median"):
+        return [rng.normal(size=n)]
+    if name == "class_mean_ratio_of_sums":
+        union = rng.integers(0, 50, size=(n, 6)).astype(float)
+        union[:, 5] = 0  # a class that never occurs
+        return [np.floor(union * rng.random((n, 6))), union]
+    words = rng.integers(1, 30, size=n).astype(float)
+    return [rng.binomial(words.astype(int), 0.3).astype(float), words]
+
+
+@pytest.mark.parametrize("name", sorted(AGGREGATORS))
+@pytest.mark.parametrize("n", [2, 7, 300, 60_000])
+def test_counts_bootstrap_matches_per_resample_indexing(name, n):
+    # 60,000 items with 200 resamples spans several chunks of the index matrix.
+    rng = np.random.default_rng(n)
+    inputs = _random_inputs(name, n, rng)
+    got = aggregate(name, inputs, resamples=200, seed=3)
+    low, high = _by_indices(name, inputs, 200, seed=3)
+    assert got.n == n
+    assert abs(got.ci_low - low) < 1e-12 and abs(got.ci_high - high) < 1e-12
+
+
+def test_many_aggregates_share_one_draw_and_match_lone_calls():
+    rng = np.random.default_rng(9)
+    requests = [(name, _random_inputs(name, 500, rng)) for name in sorted(AGGREGATORS)]
+    requests.append(("mean", [np.where(rng.random(500) < 0.2, np.nan, rng.random(500))]))
+    requests.append(("mean", [np.append(rng.random(499), np.inf)]))  # drawn-values path
+    requests.append(("median", [[np.nan]]))
+    together = aggregate_many(requests, resamples=300, seed=4)
+    for (name, inputs), got in zip(requests, together, strict=True):
+        alone = aggregate(name, inputs, resamples=300, seed=4)
+        assert got.n == alone.n
+        np.testing.assert_allclose(
+            [got.value, got.ci_low, got.ci_high],
+            [alone.value, alone.ci_low, alone.ci_high],
+            rtol=0,
+            atol=1e-12,
+        )
+
+
+def test_an_infinite_value_keeps_resamples_without_it_finite():
+    # counts @ x would give 0 * inf = NaN for every resample, even those missing the infinite
+    # item, and leave no finite resample for the interval.
+    values = np.append(np.random.default_rng(1).normal(size=9), np.inf)
+    got = aggregate("mean", [values], resamples=500, seed=1)
+    low, high = _by_indices("mean", [values], 500, seed=1)
+    assert np.isfinite([low, high]).all()
+    assert (got.ci_low, got.ci_high) == (low, high)

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mpq.core.aggregate import Aggregate, aggregate
+from mpq.core.aggregate import Aggregate, aggregate_many
 from mpq.core.codec import REFERENCE
 from mpq.core.rate import EXTENT_KINDS
 from mpq.core.records import METRIC_PREFIX, STAT_PREFIX, STATUS_OK
@@ -55,6 +55,8 @@ def summarize(
     settings = sorted(groups, key=lambda s: (s != REFERENCE, order.get(s, len(order)), s))
     metric_columns = [c for c in table.column_names if c.startswith(METRIC_PREFIX)]
     out = []
+    # (aggregates dict, name, aggregator, inputs): all drawn together, one draw per item count
+    requests: list[tuple[dict[str, Aggregate], str, str, list[np.ndarray]]] = []
     for setting in settings:
         rows = groups[setting]
         ok = rows.filter(pc.equal(rows.column("status"), STATUS_OK))
@@ -72,17 +74,19 @@ def summarize(
             columns = [f"{STAT_PREFIX}{stat}" for stat in score["inputs"]]
             if all(c in ok.column_names for c in columns):
                 inputs = [_values(ok.column(c)) for c in columns]
-                summary.scores[name] = aggregate(score["aggregator"], inputs, resamples, seed=seed)
+                requests.append((summary.scores, name, score["aggregator"], inputs))
         if setting != REFERENCE:
             for column in metric_columns:
                 name = column[len(METRIC_PREFIX) :]
                 values = _values(ok.column(column))
                 infinite = np.isinf(values)
                 summary.infinite[name] = int(infinite.sum())
-                summary.metrics[name] = aggregate(
-                    "mean", [np.where(infinite, np.nan, values)], resamples, seed=seed
-                )
+                finite = np.where(infinite, np.nan, values)
+                requests.append((summary.metrics, name, "mean", [finite]))
         out.append(summary)
+    aggregates = aggregate_many([(a, inputs) for _, _, a, inputs in requests], resamples, seed=seed)
+    for (into, name, _, _), result in zip(requests, aggregates, strict=True):
+        into[name] = result
     return out
 
 
