@@ -182,6 +182,8 @@ def test_disk_full_during_a_sweep_is_one_line_and_the_run_resumes(tmp_path, monk
 
     import pyarrow.parquet as pq
 
+    from mpq.core import sweep_writer
+
     out = tmp_path / "run"
     real, calls = pq.write_table, []
 
@@ -192,6 +194,7 @@ def test_disk_full_during_a_sweep_is_one_line_and_the_run_resumes(tmp_path, monk
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pq, "write_table", fills_up)
+    monkeypatch.setattr(sweep_writer, "PART_ROWS", 4)  # a part per model batch
     args = (
         "run", "--task", TASK, "--option", "items=12", "--codec", f"{SYN}:quality=5",
         "--batch-size", "4", "--workers", "0", "--no-cache", "--no-progress", "--out", out,

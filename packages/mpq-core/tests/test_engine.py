@@ -171,11 +171,18 @@ def test_unreachable_targets_fail_per_item(tmp_path):
     assert all(r["status"] == "failed" and "TargetUnreachable" in r["error"] for r in rows)
 
 
+# The `mpq` command with one part per model batch (4 rows), so that a kill lands between parts.
+SMALL_PARTS = (
+    "import sys; from mpq.core import sweep_writer; from mpq.core.cli import main;"
+    " sweep_writer.PART_ROWS = 4; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def _cli(out, cache=None):
     cmd = [
         sys.executable,
-        "-m",
-        "mpq.core",
+        "-c",
+        SMALL_PARTS,
         "run",
         "--task",
         "python:mpq.core.testing:SyntheticTask",

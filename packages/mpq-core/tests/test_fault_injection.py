@@ -1,7 +1,8 @@
 """A sweep SIGKILLed at random moments, compaction included, and resumed each time.
 
 The sweep runs in a subprocess through `mpq run`. A small driver slows renames and deletions a
-little (as a slow disk would) and marks when compaction starts, so that some kills land inside
+little (as a slow disk would), writes a part per model batch so that kills land between many
+parts, and marks when compaction starts, so that some kills land inside
 compaction for certain rather than by luck. The sweep grows by two codec settings per phase (a
 resume may add settings), so every phase ends in a compaction that can be killed. After every
 kill the same command resumes; at the end the run must equal, key for key and value for value,
@@ -37,7 +38,7 @@ STEP_S = 0.03
 
 DRIVER = f"""
 import os, pathlib, sys, time
-from mpq.core import store
+from mpq.core import store, sweep_writer
 from mpq.core.cli import main
 
 marker = pathlib.Path(os.environ["MPQ_TEST_MARKER"])
@@ -59,6 +60,7 @@ def marked_compact(self):
 
 pathlib.Path.unlink, os.replace = slow(unlink), slow(replace)
 store.RunStore.compact = marked_compact
+sweep_writer.PART_ROWS = 4
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -7,9 +7,10 @@ worker processes while the model runs batches in this process, so encoding for t
 overlaps inference on the current one. Every item is also run uncompressed (the reference row,
 setting ``none``); compressed rows are scored against the model's prediction on that reference.
 A failing item (unreadable input, codec error) becomes a row with status ``failed`` and its
-error, and the sweep goes on. Rows are written once per completed batch, atomically; a resumed
-sweep skips the keys already stored, so an interrupted or killed sweep loses at most the batch in
-flight and never duplicates a row.
+error, and the sweep goes on. Rows are written atomically in parts of a few thousand rows or a
+few seconds (`sweep_writer`), and all of them at the end or on Ctrl-C; a resumed sweep skips the
+keys already stored, so a killed sweep loses at most the rows since the last part and never
+duplicates a row.
 """
 
 from __future__ import annotations
@@ -200,7 +201,6 @@ class _LocalSweep:
                 self.ready and exhausted and not self.codec.pending
             ):
                 self._run_batch()
-                self.writer.flush()
             elif exhausted and not self.codec.pending and not self.ready:
                 self.writer.flush()
                 return
