@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from mpq.audio.cli import main
 from mpq.core import registry
 from mpq.core.store import read_run
-from mpq.core.testing import SyntheticCodec
+from mpq.core.testing import SyntheticCodec, heavy_imports_of
 
 
 def test_version():
@@ -80,3 +80,8 @@ def test_audio_with_non_finite_samples_is_a_failed_row(tmp_path):
         else:
             assert row["status"] == "failed"
             assert "10 of 16000 samples are NaN or infinite" in row["error"]
+
+
+def test_the_command_line_loads_no_heavy_library():
+    # numpy, pyarrow, torch, matplotlib: loaded by the command that needs them, not by `mpq-audio`.
+    assert heavy_imports_of("mpq.audio.cli") == []

@@ -14,8 +14,8 @@ import soundfile as sf
 import torch
 
 from mpq.audio.codecs.encodec import WEIGHT_URL, EnCodec
-from mpq.audio.codecs.ffmpeg import AAC, MP3, Opus, resample
-from mpq.audio.signal import Audio
+from mpq.audio.codecs.ffmpeg import AAC, MP3, Opus
+from mpq.audio.signal import Audio, resample
 from mpq.core.codec import Setting, Target, apply_setting, codec_class, parse_codec_spec
 from mpq.core.errors import MpqError, ParameterError
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mpq.audio.codecs.ffmpeg import resample
 from mpq.audio.codecs.lc3 import HEADER, LC3
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, resample
 from mpq.core.codec import Setting, Target, apply_setting
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mpq.audio.codecs.ffmpeg import resample
 from mpq.audio.codecs.mimi import Mimi, load_model
 from mpq.audio.codes import pack_codes, unpack_codes
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, resample
 from mpq.core.codec import Setting, Target, apply_setting
 from mpq.core.errors import MpqError, ParameterError
 

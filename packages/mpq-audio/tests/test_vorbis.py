@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mpq.audio.codecs.ffmpeg import resample
 from mpq.audio.codecs.vorbis import Vorbis
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, resample
 from mpq.core.codec import Setting, Target, apply_setting
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream

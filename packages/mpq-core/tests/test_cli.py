@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from mpq.core.cli import main
 from mpq.core.errors import MpqError
 from mpq.core.store import RESULTS, read_run
-from mpq.core.testing import SyntheticTask
+from mpq.core.testing import SyntheticTask, heavy_imports_of
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
 TASK = "python:mpq.core.testing:SyntheticTask"
@@ -209,3 +209,8 @@ def test_disk_full_during_a_sweep_is_one_line_and_the_run_resumes(tmp_path, monk
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert "16 rows written" in result.output and "8 already stored" in result.output
+
+
+def test_the_command_line_loads_no_heavy_library():
+    # numpy, pyarrow, torch, matplotlib: loaded by the command that needs them, not by `mpq`.
+    assert heavy_imports_of("mpq.core.cli") == []

@@ -1,7 +1,7 @@
 from click.testing import CliRunner
 
 from mpq.core import registry
-from mpq.core.testing import SyntheticCodec
+from mpq.core.testing import SyntheticCodec, heavy_imports_of
 from mpq.image.cli import main
 
 
@@ -16,3 +16,8 @@ def test_codecs_lists_image_codecs_with_ranges(monkeypatch):
     assert result.exit_code == 0
     assert "syn" in result.output
     assert "quality=1..100 default 50 (rate knob)" in result.output
+
+
+def test_the_command_line_loads_no_heavy_library():
+    # numpy, pyarrow, torch, matplotlib: loaded by the command that needs them, not by `mpq-image`.
+    assert heavy_imports_of("mpq.image.cli") == []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import soundfile
-
-from mpq.audio.signal import Audio, load_audio
 from mpq.core.files import FileItems, list_files
 from mpq.core.paths import decoded_file
+
+if TYPE_CHECKING:
+    from mpq.audio.signal import Audio
+
+# numpy, soundfile and the audio readers load with the first file, not with the command line.
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
 
@@ -18,6 +21,8 @@ def audio_files(inputs: list[Path]) -> list[Path]:
 
 
 def audio_file_items(inputs: list[Path]) -> FileItems:
+    from mpq.audio.signal import load_audio
+
     return FileItems("audio", inputs, audio_files(inputs), load_audio)
 
 
@@ -28,5 +33,7 @@ class DecodedWriter:
         self.root = root
 
     def __call__(self, item_id: str, setting_id: str, decoded: Audio) -> None:
+        import soundfile
+
         file = decoded_file(self.root, item_id, setting_id, ".wav")
         soundfile.write(file, decoded.samples.T, decoded.sample_rate, "FLOAT")

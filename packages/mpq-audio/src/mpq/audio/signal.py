@@ -16,6 +16,15 @@ import numpy as np
 from mpq.core.errors import MpqError
 from mpq.core.rate import AudioExtent
 
+# torchaudio's "kaiser_best" resampling: Kaiser-windowed sinc, zero phase (no delay is added).
+_KAISER_BEST = {
+    "lowpass_filter_width": 64,
+    "rolloff": 0.9475937167399596,
+    "resampling_method": "sinc_interp_kaiser",
+    "beta": 14.769656459379492,
+}
+MAX_CHANNELS = 2
+
 
 @dataclass(frozen=True)
 class Audio:
@@ -93,3 +102,39 @@ def _to_float32(samples: np.ndarray) -> np.ndarray:
         scale = float(np.iinfo(samples.dtype).max) + 1.0
         return np.ascontiguousarray(samples.astype(np.float32) / scale)
     return np.ascontiguousarray(samples.astype(np.float32))
+
+
+def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
+    """(channels, samples) float32 from `rate` to `new_rate` (torchaudio, kaiser_best)."""
+    if rate == new_rate or samples.shape[1] == 0:
+        return samples
+    import torch  # imported by the first resample, not by every module that reads audio
+    import torchaudio.functional as AF
+
+    out = AF.resample(
+        torch.from_numpy(np.ascontiguousarray(samples)), rate, new_rate, **_KAISER_BEST
+    )
+    return out.numpy()
+
+
+def fit(samples: np.ndarray, extent: AudioExtent) -> Audio:
+    """Cut or zero-pad to the extent's length; the channel count must already match."""
+    if samples.shape[0] != extent.channels:
+        raise MpqError(f"decoded {samples.shape[0]} channels, the original has {extent.channels}.")
+    out = np.zeros((extent.channels, extent.samples), np.float32)
+    n = min(extent.samples, samples.shape[1])
+    out[:, :n] = samples[:, :n]
+    return Audio(out, extent.sample_rate)
+
+
+def check_channels(audio: Audio, codec: str) -> None:
+    if audio.channels > MAX_CHANNELS:
+        raise MpqError(
+            f"{codec}: {audio.channels}-channel audio is not supported; mpq codes mono and"
+            " stereo only (downmix the dataset first)."
+        )
+
+
+def smallest_rate_at_least(rate: int, rates: tuple[int, ...]) -> int:
+    """The lowest of a codec's sample `rates` (ascending) that keeps `rate`, else its highest."""
+    return next((r for r in rates if r >= rate), rates[-1])

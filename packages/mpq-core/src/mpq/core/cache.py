@@ -20,8 +20,6 @@ from mpq.core.codec import CodecResult, Setting
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, extent_from_dict, extent_to_dict
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpq"
-
 
 class BitstreamCache:
     def __init__(self, root: str | Path) -> None:

@@ -7,28 +7,27 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from mpq.core import presets, registry
-from mpq.core.aggregate import Aggregate
-from mpq.core.cache import DEFAULT_CACHE_DIR
-from mpq.core.codec import parse_codec_spec
+from mpq.core import presets
 from mpq.core.device import DEVICES
-from mpq.core.engine import SweepConfig, SweepSummary, run_sweep
 from mpq.core.errors import MpqError
-from mpq.core.store import read_run
-from mpq.core.summary import summarize
-from mpq.core.task import Task
+from mpq.core.paths import DEFAULT_CACHE_DIR
+
+if TYPE_CHECKING:
+    from mpq.core.aggregate import Aggregate
+    from mpq.core.engine import SweepConfig, SweepSummary
+    from mpq.core.task import Task
+
+# The command line loads in a few times the interpreter's own start-up: the engine, the store,
+# numpy, pyarrow, rich and the plugin registry are imported by the commands that use them.
 
 EXIT_INTERRUPTED = 130
 
@@ -141,6 +140,9 @@ def sweep_config(
     on_decoded: Callable[[str, str, Any], None] | None = None,
 ) -> SweepConfig:
     """Turn `sweep_options` values into a SweepConfig (codec specs parsed and validated now)."""
+    from mpq.core.codec import parse_codec_spec
+    from mpq.core.engine import SweepConfig
+
     if options["out"] is None:
         raise MpqError("give --out DIR: the run directory to write (or resume).")
     settings = [s for spec in options["codecs"] for s in parse_codec_spec(spec)]
@@ -165,6 +167,8 @@ def sweep_config(
 
 def report_summary(summary: SweepSummary) -> None:
     """Print the outcome of a sweep and exit 130 if it was interrupted."""
+    from rich.console import Console
+
     console = Console(stderr=True, soft_wrap=True)
     console.print(
         f"{summary.written} rows written, {summary.failed} failed, {summary.skipped} already"
@@ -182,6 +186,10 @@ def codecs_command(modality: str) -> click.Command:
     @click.command("codecs")
     def codecs() -> None:
         """List the installed codecs, their parameters, ranges and defaults."""
+        from rich.console import Console
+
+        from mpq.core import registry
+
         console = Console()
         found = False
         for info in registry.codecs.info():
@@ -229,6 +237,8 @@ def compress_command(
     @friendly_errors
     def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> None:
         """Compress files with codec settings; rows hold bytes, rates and similarity metrics."""
+        from mpq.core.engine import run_sweep
+
         if not options["codecs"]:
             raise MpqError(f"give at least one --codec, e.g. --codec {example}.")
         loader = {name: options.pop(name) for name in list(options) if name in load_names}
@@ -261,6 +271,8 @@ class _RunCommand(click.Command):
 
 def tasks_of(modality: str) -> list[tuple[str, type[Task]]]:
     """The installed task plugins of one modality (importing each; broken ones are skipped)."""
+    from mpq.core import registry
+
     found = []
     for name in registry.tasks.names():
         try:
@@ -296,9 +308,7 @@ def modality_cli(spec: ModalityCli) -> click.Group:
     """The command of one modality: `codecs`, `compress` and `run`, the same for every one."""
 
     @click.group(help=f"mpq for {spec.modality}: compress, run tasks and measure similarity.")
-    @click.version_option(
-        importlib.metadata.version(spec.distribution), prog_name=spec.distribution
-    )
+    @click.version_option(package_name=spec.distribution, prog_name=spec.distribution)
     def main() -> None:
         pass
 
@@ -372,6 +382,8 @@ def task_run_command(
     @click.pass_context
     @friendly_errors
     def run(ctx: click.Context, preset_names: tuple[str, ...], **options: Any) -> None:
+        from mpq.core.engine import run_sweep
+
         options = presets.apply(ctx, presets_folder, preset_names, options)
         for required in ("model", "dataset"):
             if not options[required]:
@@ -413,6 +425,9 @@ def key_values(pairs: tuple[str, ...]) -> dict[str, str]:
 
 def make_task(name: str, **kwargs: Any) -> Task:
     """An instance of the task plugin `name`; constructor argument errors become MpqErrors."""
+    from mpq.core import registry
+    from mpq.core.task import Task
+
     task_class = registry.tasks.get(name)
     if not (isinstance(task_class, type) and issubclass(task_class, Task)):
         raise MpqError(f"{name!r} is not a Task subclass.")
@@ -433,6 +448,10 @@ def build_report(out: Path) -> None:
     mpq-report declares it (entry point group ``mpq.report_hooks``, name ``build``): core only
     looks it up, so it never imports a package above it.
     """
+    import importlib.metadata
+
+    from rich.console import Console
+
     console = Console(stderr=True, soft_wrap=True)
     hooks = [ep for ep in importlib.metadata.entry_points(group=REPORT_HOOKS) if ep.name == "build"]
     if not hooks:
@@ -455,7 +474,7 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group()
-@click.version_option(importlib.metadata.version("mpq-core"), prog_name="mpq")
+@click.version_option(package_name="mpq-core", prog_name="mpq")
 def main() -> None:
     """mpq: how machine-perception models degrade under lossy compression."""
 
@@ -468,6 +487,11 @@ def main() -> None:
 )
 def plugins(parameters: bool) -> None:
     """List installed codecs, tasks and metrics and the package that brings each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mpq.core import registry
+
     console = Console()
     for reg in (registry.codecs, registry.tasks, registry.metrics):
         table = Table(title=f"{reg.kind}s (entry point group {reg.group})")
@@ -502,6 +526,12 @@ def plugins(parameters: bool) -> None:
 @friendly_errors
 def show(run_dir: Path, resamples: int, failed: bool) -> None:
     """Summarise a run: its manifest and a table of aggregates with 95% CIs."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from mpq.core.store import read_run
+    from mpq.core.summary import summarize
+
     manifest, table = read_run(run_dir)
     console = Console(width=None if sys.stdout.isatty() else 200)
     config = manifest.get("task_config", {})
@@ -560,6 +590,8 @@ def show(run_dir: Path, resamples: int, failed: bool) -> None:
 @friendly_errors
 def run(task_name: str, task_options: tuple[str, ...], **options: Any) -> None:
     """Sweep any task plugin over codec settings into a run directory."""
+    from mpq.core.engine import run_sweep
+
     kwargs = key_values(task_options)
     config = sweep_config(options, manifest={"task_options": kwargs})
     report_summary(run_sweep(make_task(task_name, **kwargs), options["out"], config))

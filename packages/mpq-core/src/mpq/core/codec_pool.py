@@ -3,6 +3,13 @@
 Workers are spawned rather than forked, so they do not inherit the parent's model or threads.
 Each ignores Ctrl-C (the parent handles it and stores the rows it has) and watches its parent:
 a parent killed with SIGKILL cannot shut its pool down, and its workers must not live on.
+
+A spawned worker first runs the parent's main script again, as ``__mp_main__`` (CPython's
+multiprocessing/spawn.py: `get_preparation_data` sends the path of ``__main__``'s file and
+`_fixup_main_from_path` runs it; a ``-c`` command or a ``python -m pkg`` run of a
+``__main__`` module is left alone), so that whatever that script defines unpickles in the worker.
+For the `mpq` console scripts that script imports only the command-line module, which loads
+click and a few small modules; the codec work itself comes from the modules its jobs name.
 """
 
 from __future__ import annotations

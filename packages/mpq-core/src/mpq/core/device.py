@@ -11,8 +11,6 @@ import random
 import sys
 from collections.abc import Iterator
 
-import numpy as np
-
 from mpq.core.errors import MpqError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -25,6 +23,8 @@ def _torch():
 
 def seed_all(seed: int) -> None:
     """Seed Python, numpy and (if the task imported it) torch before the first batch."""
+    import numpy as np  # here, not at the top: the command line reads DEVICES without numpy
+
     random.seed(seed)
     np.random.seed(seed)
     torch = _torch()

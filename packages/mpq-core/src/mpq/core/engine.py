@@ -25,10 +25,11 @@ from typing import Any
 
 from rich.console import Console
 
-from mpq.core.cache import DEFAULT_CACHE_DIR, BitstreamCache
+from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Setting
 from mpq.core.device import resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
+from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.core.records import environment
 from mpq.core.store import RunStore, stored_keys
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome

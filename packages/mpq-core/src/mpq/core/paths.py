@@ -1,12 +1,14 @@
-"""File names derived from dataset item ids and codec settings."""
+"""File names derived from dataset item ids and codec settings, and mpq's default cache folder."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from pathlib import Path
 
 MAX_STEM = 80
+DEFAULT_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpq"
 
 
 def safe_name(text: str) -> str:

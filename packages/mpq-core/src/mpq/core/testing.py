@@ -5,11 +5,15 @@ set amount of CPU time, like a real codec would. `SyntheticTask` classifies imag
 brightness and waits a set time per batch without using the CPU, the way a GPU model leaves the
 CPU free. Neither is registered by entry point; name them by Python path:
 ``python:mpq.core.testing:SyntheticCodec`` and ``python:mpq.core.testing:SyntheticTask``.
+`heavy_imports_of` tells which large libraries importing a module loads (a command line loads
+none: they come with the command that uses them).
 """
 
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -23,6 +27,15 @@ from mpq.core.rate import Bitstream, ImageExtent
 from mpq.core.task import Item, Score, Task
 
 _HEADER = struct.Struct("<IIIB")
+HEAVY_LIBRARIES = ("numpy", "pyarrow", "pandas", "rich", "PIL", "soundfile", "torch",
+                   "transformers", "matplotlib", "scipy")  # fmt: skip
+
+
+def heavy_imports_of(module: str) -> list[str]:
+    """The `HEAVY_LIBRARIES` that a fresh interpreter holds after importing `module`."""
+    code = f"import sys, {module}; print(*(m for m in {HEAVY_LIBRARIES!r} if m in sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return run.stdout.split()
 
 
 def spin(seconds: float) -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
-from PIL import Image
 
 from mpq.core.files import FileItems
 from mpq.core.paths import decoded_file
 from mpq.image.data import MAX_PIXELS, image_files, load_image
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOAD_OPTIONS = (
     click.option(
@@ -37,4 +39,6 @@ class DecodedWriter:
         self.root = root
 
     def __call__(self, item_id: str, setting_id: str, decoded: np.ndarray) -> None:
+        from PIL import Image
+
         Image.fromarray(decoded, "RGB").save(decoded_file(self.root, item_id, setting_id, ".png"))

@@ -5,6 +5,9 @@ every codec sees the same pixels and bits per pixel always count three channels.
 than 8 bits per sample (16-bit or 32-bit integer, float) are refused rather than clipped: Pillow's
 conversion to RGB clips such values to 0..255 instead of scaling them. Images above `max_pixels`
 are refused before their pixels are decoded, so a decompression bomb is one failed item.
+
+numpy and Pillow are imported by the functions that use them: the command line reads
+`MAX_PIXELS` here and loads in a few times the interpreter's start-up.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING, Any
 
 from mpq.core.errors import MpqError
 from mpq.core.files import list_files
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
 # Pillow's own limit (about 89 megapixels, a 9459 x 9459 image) as mpq's default.
@@ -28,6 +33,8 @@ _WIDE_MODES = ("I", "F")
 
 def to_rgb(image: Image.Image) -> np.ndarray:
     """HxWx3 uint8; an image of more than 8 bits per sample is refused, never clipped."""
+    import numpy as np
+
     if image.mode.startswith(_WIDE_MODES):
         raise MpqError(
             f"{image.mode} image ({_depth(image.mode)}): mpq measures 8-bit images and will not"
@@ -39,6 +46,8 @@ def to_rgb(image: Image.Image) -> np.ndarray:
 
 def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """HxWx3 uint8 RGB; any failure to read the file is an MpqError naming it."""
+    from PIL import Image
+
     path = Path(path)
     try:
         with _own_pixel_limit(), Image.open(path) as image:
@@ -66,6 +75,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 def _own_pixel_limit() -> Iterator[None]:
     """Pillow warns above its limit and refuses at twice it when opening; mpq's own limit
     (checked before decoding) decides instead, so that a larger `max_pixels` is honoured."""
+    from PIL import Image
+
     default = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = None
     try:
@@ -83,3 +94,22 @@ def _depth(mode: str) -> str:
 def image_files(inputs: list[str | Path]) -> list[Path]:
     """Files given directly, plus the images (by suffix) inside given folders, sorted."""
     return list_files(inputs, IMAGE_SUFFIXES, "images")
+
+
+def check_image(data: Any, codec: str) -> tuple[int, int]:
+    """(height, width) of an HxWx3 uint8 array, or a clear error naming the codec."""
+    import numpy as np
+
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 3:
+        raise ValueError(f"{codec} takes HxWx3 uint8 RGB arrays, got {_describe(data)}")
+    if data.shape[2] != 3:
+        raise ValueError(f"{codec} takes 3-channel RGB images, got {data.shape[2]} channels")
+    return data.shape[0], data.shape[1]
+
+
+def _describe(data: Any) -> str:
+    import numpy as np
+
+    if isinstance(data, np.ndarray):
+        return f"an array of shape {data.shape} and dtype {data.dtype}"
+    return type(data).__name__

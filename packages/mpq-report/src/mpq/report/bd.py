@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import bjontegaard
 import numpy as np
 
-METHODS = ("akima", "pchip")
-DEFAULT_MIN_OVERLAP = 0.0
+from mpq.report.defaults import DEFAULT_MIN_OVERLAP, METHODS
 
 
 @dataclass(frozen=True)

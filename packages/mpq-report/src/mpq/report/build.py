@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.errors import MpqError
+from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.report.bd import DEFAULT_MIN_OVERLAP, Delta, bd_metric, bd_rate
 from mpq.report.correlation import Correlation, correlate
 from mpq.report.curves import Palette, save, score_vs_metric, slug, versus_rate

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mpq.core.cache import DEFAULT_CACHE_DIR
 from mpq.core.cli import friendly_errors
-from mpq.report import build as builder
-from mpq.report.bd import DEFAULT_MIN_OVERLAP, METHODS
-from mpq.report.examples import DEFAULT_COUNT
-from mpq.report.tables import Table, bd_table, points_table, to_latex, to_markdown
+from mpq.core.paths import DEFAULT_CACHE_DIR
+from mpq.report.defaults import DEFAULT_COUNT, DEFAULT_MIN_OVERLAP, METHODS
+
+if TYPE_CHECKING:
+    from mpq.report import build as builder
+    from mpq.report.tables import Table
+
+# The command line loads in a few times the interpreter's start-up: the report's modules (numpy,
+# pyarrow, matplotlib, the BD interpolation) are imported by the commands that run.
 
 RUN_DIRS = click.argument(
     "run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR..."
@@ -86,6 +89,8 @@ def example_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _options(kwargs: dict[str, Any]) -> builder.ReportOptions:
+    from mpq.report import build as builder
+
     return builder.ReportOptions(**kwargs)
 
 
@@ -105,7 +110,7 @@ def _show_warnings(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group()
-@click.version_option(importlib.metadata.version("mpq-report"), prog_name="mpq-report")
+@click.version_option(package_name="mpq-report", prog_name="mpq-report")
 def main() -> None:
     """Turn mpq run directories into rate-performance plots, LaTeX tables and BD-rates."""
 
@@ -124,6 +129,8 @@ def main() -> None:
 @_show_warnings
 def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
     """Everything: report.html, paper.tex, figures (PDF+PNG), LaTeX tables and summary.md."""
+    from mpq.report import build as builder
+
     summary = builder.build(run_dirs, out, _options(kwargs))
     click.echo(
         f"Report written: {summary} (figures in {out / 'figures'}, tables in {out / 'tables'})"
@@ -145,6 +152,9 @@ def build(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
 @_show_warnings
 def table(run_dirs: tuple[Path, ...], kind: str, form: str, **kwargs: Any) -> None:
     """Print one table."""
+    from mpq.report import build as builder
+    from mpq.report.tables import points_table
+
     report = builder.prepare(run_dirs, _options(kwargs))
     data = report.paper() if kind == "paper" else points_table(report.experiments)
     _print(data, form, wide=kind == "points")
@@ -165,6 +175,8 @@ def table(run_dirs: tuple[Path, ...], kind: str, form: str, **kwargs: Any) -> No
 @_show_warnings
 def plot(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
     """Write the figures only."""
+    from mpq.report import build as builder
+
     report = builder.prepare(run_dirs, _options(kwargs))
     paths = builder.figures(report, out) + builder.example_grids(report, out)
     click.echo(f"{len(paths)} files written to {out}")
@@ -178,6 +190,9 @@ def plot(run_dirs: tuple[Path, ...], out: Path, **kwargs: Any) -> None:
 @_show_warnings
 def bd(run_dirs: tuple[Path, ...], form: str, **kwargs: Any) -> None:
     """Print BD-rate and BD-metric of every codec vs the anchor."""
+    from mpq.report import build as builder
+    from mpq.report.tables import bd_table
+
     report = builder.prepare(run_dirs, _options(kwargs))
     data = bd_table(builder.bd_rows(report), report.options.method)
     _print(data, form, wide=True)
@@ -185,6 +200,8 @@ def bd(run_dirs: tuple[Path, ...], form: str, **kwargs: Any) -> None:
 
 
 def _print(data: Table, form: str, wide: bool) -> None:
+    from mpq.report.tables import to_latex, to_markdown
+
     click.echo(to_latex(data, wide=wide) if form == "latex" else to_markdown(data))
 
 

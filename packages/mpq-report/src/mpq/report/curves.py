@@ -3,7 +3,8 @@
 Sized for one column of a two-column paper (3.5 in), 8 pt text, the Okabe-Ito colourblind-safe
 palette plus distinct markers (so curves survive greyscale printing), and one colour per curve
 across every figure of a report. Figures are built without pyplot, so no global state or display
-is involved; each is saved as PDF and PNG.
+is involved; each is saved as PDF and PNG. matplotlib is imported when the first figure is
+drawn, so tables and BD deltas are computed without it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import re
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
 from mpq.core.aggregate import Aggregate
 from mpq.report.points import Experiment, Point, items_scored, label, score_of, unit_of
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -58,6 +60,8 @@ class Palette:
 
 def _figure() -> tuple[Figure, object]:
     """Call inside `rc_context(STYLE)`: rc values are read when artists are made."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=SIZE, layout="constrained")
     ax = fig.subplots()
     ax.grid(True, alpha=0.3, linewidth=0.5)
@@ -76,6 +80,8 @@ def versus_rate(
     experiment: Experiment, name: str, palette: Palette, log_rate: bool = False
 ) -> Figure:
     """A score or a similarity metric vs rate, one line per curve with its 95% CI band."""
+    import matplotlib
+
     with matplotlib.rc_context(STYLE):
         fig, ax = _figure()
         for curve, points in experiment.curves().items():
@@ -111,6 +117,8 @@ def versus_rate(
 
 def score_vs_metric(experiment: Experiment, score: str, metric: str, palette: Palette) -> Figure:
     """Each operating point as (similarity, task score): does the metric track the task?"""
+    import matplotlib
+
     with matplotlib.rc_context(STYLE):
         fig, ax = _figure()
         groups = [(c, points, palette[c][1]) for c, points in experiment.curves().items()]
@@ -141,6 +149,8 @@ def _finish(fig: Figure, ax, experiment: Experiment, name: str) -> None:
 
 def _log_axis(ax) -> None:
     """Log rate axis labelled with plain numbers at 1, 2 and 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter
+
     ax.set_xscale("log")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(plain)

@@ -19,13 +19,11 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.figure import Figure
 
 from mpq.core import registry
 from mpq.core.cache import BitstreamCache
@@ -41,12 +39,15 @@ from mpq.core.errors import MpqError
 from mpq.core.hashing import content_hash
 from mpq.core.records import STAT_PREFIX, STATUS_OK
 from mpq.core.task import Task
+from mpq.report.defaults import DEFAULT_COUNT
 from mpq.report.load import against_reference
 from mpq.report.matched import chosen_rate, columns_of
 from mpq.report.points import Experiment, Point
 from mpq.report.tables import column_labels, fmt_rate
 
-DEFAULT_COUNT = 3
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 CROP = 128  # pixels of each image crop, shown 1:1 per panel
 PANEL_INCHES = {"image": 1.15, "audio": 1.7}
 RIGHT, WRONG = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion, with a check or a cross
@@ -306,6 +307,9 @@ def _prediction(row: dict[str, Any]) -> tuple[str, bool | None]:
 
 def figure(examples: Examples) -> Figure:
     """Rows items, columns the original then each codec; prediction under each panel."""
+    import matplotlib  # drawing only: collecting the examples needs no matplotlib
+    from matplotlib.figure import Figure
+
     audio = examples.modality == "audio"
     columns = max(len(panels) for _, panels in examples.rows)
     size = PANEL_INCHES["audio" if audio else "image"]

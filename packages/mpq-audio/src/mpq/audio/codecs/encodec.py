@@ -6,7 +6,7 @@ name, audio length at the model rate, codebook count, LM flag), the per-segment 
 EnCodec's small language model (`use_lm=true`). So the counted kbps is a little above the nominal
 codebook rate, which equals the `bandwidth` parameter (stored in the row's codec parameters).
 
-The input is resampled to the model rate with `mpq.audio.codecs.ffmpeg.resample` (torchaudio,
+The input is resampled to the model rate with `mpq.audio.signal.resample` (torchaudio,
 kaiser_best) and back; stereo input to the mono model is averaged to mono and decoded to both
 channels, mono input to the stereo model is duplicated and the decoded channels are averaged;
 more than two channels are refused. The decoder takes the model rate and the length at that rate
@@ -35,8 +35,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from mpq.audio.codecs.ffmpeg import check_channels, fit, resample
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, check_channels, fit, resample
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream

@@ -4,8 +4,8 @@ Rate: the payload is the whole container stream the decoder reads, so kbps count
 including the Xing/LAME header frame (no ID3 tag is written), every Ogg page of Opus including the
 OpusHead and OpusTags pages, and every ADTS header of AAC, over the ORIGINAL duration.
 
-Sample rates: the input is resampled to a rate the encoder supports with
-`torchaudio.functional.resample` (Kaiser-windowed sinc, width 64, rolloff 0.9476, beta 14.77:
+Sample rates: the input is resampled to a rate the encoder supports with `mpq.audio.signal.resample`
+(torchaudio's `functional.resample`, Kaiser-windowed sinc, width 64, rolloff 0.9476, beta 14.77:
 torchaudio's "kaiser_best" settings, zero phase so no delay is added) and decoded audio is
 resampled back to the original rate the same way. The coding rate is written in the stream (MP3
 and ADTS frame headers, OpusHead), so the decoder takes it from the payload; the original rate,
@@ -31,21 +31,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import torch
-import torchaudio.functional as AF
 
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, check_channels, fit, resample, smallest_rate_at_least
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError, ParameterError
-from mpq.core.rate import AudioExtent, Bitstream
+from mpq.core.rate import Bitstream
 
-_KAISER_BEST = {
-    "lowpass_filter_width": 64,
-    "rolloff": 0.9475937167399596,
-    "resampling_method": "sinc_interp_kaiser",
-    "beta": 14.769656459379492,
-}
-MAX_CHANNELS = 2
 MP3_MPEG1_RATES = (32000, 44100, 48000)
 MP3_MPEG2_RATES = (16000, 22050, 24000)
 # Layer III bitrates LAME can write (MPEG-2 below 32 kbps, MPEG-1 from 32 kbps; 144 kbps exists
@@ -55,38 +46,6 @@ MP3_BITRATES = (8000, 16000, 24000, 32000, 40000, 48000, 56000, 64000, 80000, 96
 AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 AAC_PRIMING_SAMPLES = 1024
 OPUS_RATE = 48000
-
-
-def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
-    """(channels, samples) float32 from `rate` to `new_rate` (torchaudio, kaiser_best)."""
-    if rate == new_rate or samples.shape[1] == 0:
-        return samples
-    out = AF.resample(
-        torch.from_numpy(np.ascontiguousarray(samples)), rate, new_rate, **_KAISER_BEST
-    )
-    return out.numpy()
-
-
-def fit(samples: np.ndarray, extent: AudioExtent) -> Audio:
-    """Cut or zero-pad to the extent's length; the channel count must already match."""
-    if samples.shape[0] != extent.channels:
-        raise MpqError(f"decoded {samples.shape[0]} channels, the original has {extent.channels}.")
-    out = np.zeros((extent.channels, extent.samples), np.float32)
-    n = min(extent.samples, samples.shape[1])
-    out[:, :n] = samples[:, :n]
-    return Audio(out, extent.sample_rate)
-
-
-def check_channels(audio: Audio, codec: str) -> None:
-    if audio.channels > MAX_CHANNELS:
-        raise MpqError(
-            f"{codec}: {audio.channels}-channel audio is not supported; mpq codes mono and"
-            " stereo only (downmix the dataset first)."
-        )
-
-
-def smallest_rate_at_least(rate: int, rates: tuple[int, ...]) -> int:
-    return next((r for r in rates if r >= rate), rates[-1])
 
 
 def encode_pyav(

@@ -12,7 +12,7 @@ frames no less than 64 kbps; the row's kbps is what was written.
 Sample rates: `sample_rate=0` picks the smallest LC3 rate (8/16/24/32/48 kHz) at or above the
 input rate, capped by the Basic Audio Profile's presets for the bitrate per channel (16 kHz below
 48 kbps, 24 kHz below 64, 32 kHz below 80, as presets 16_2, 24_2, 32_2, 48_2); the input is
-resampled with `mpq.audio.codecs.ffmpeg.resample` (torchaudio, kaiser_best) and back.
+resampled with `mpq.audio.signal.resample` (torchaudio, kaiser_best) and back.
 
 Delay: the encoder is fed the input followed by liblc3's algorithmic delay
 (`lc3_hr_delay_samples`) in zeros, rounded up to whole frames, and the decoder drops that many
@@ -29,8 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from mpq.audio.codecs.ffmpeg import check_channels, fit, resample, smallest_rate_at_least
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, check_channels, fit, resample, smallest_rate_at_least
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream

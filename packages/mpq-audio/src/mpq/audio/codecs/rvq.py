@@ -4,7 +4,7 @@ Each of these libraries turns a (batch, 1, samples) waveform at its model rate i
 code indices and back, and writes no bitstream of its own that mpq could count. The payload is
 `mpq.audio.codes.pack_codes` of the indices (see there for the exact layout and bit count),
 one code stream per channel and scale. The input is resampled to the model rate with
-`mpq.audio.codecs.ffmpeg.resample` (torchaudio, kaiser_best) and back; every model here is mono,
+`mpq.audio.signal.resample` (torchaudio, kaiser_best) and back; every model here is mono,
 so stereo items are coded as two mono items (their channels form the batch, as DAC's own
 `compress` does), and decoded audio is cut to exactly the original length. Subclasses load the
 model once per process and say how to get codes and audio from it.
@@ -18,9 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from mpq.audio.codecs.ffmpeg import check_channels, fit, resample
 from mpq.audio.codes import pack_codes, unpack_codes
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, check_channels, fit, resample
 from mpq.core.codec import Codec
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream

@@ -11,7 +11,7 @@ writes (about 26 kbps on 16 kHz speech); `sample_rate` codes at a lower rate to 
 
 libsndfile gives each stream a random Ogg serial number, so the bytes differ between runs in the
 four serial bytes and each page's CRC, never in their length or the decoded audio. The input is
-resampled (`mpq.audio.codecs.ffmpeg.resample`, torchaudio kaiser_best) when `sample_rate` asks
+resampled (`mpq.audio.signal.resample`, torchaudio kaiser_best) when `sample_rate` asks
 for another rate, and back to the original rate after decoding. Vorbis primes no samples and
 the last page's granule position ends the stream at the exact length, so decoding needs no
 trimming; the decoder takes the coding rate from the stream and the original rate, channels and
@@ -25,8 +25,7 @@ import io
 import numpy as np
 import soundfile as sf
 
-from mpq.audio.codecs.ffmpeg import check_channels, fit, resample
-from mpq.audio.signal import Audio
+from mpq.audio.signal import Audio, check_channels, fit, resample
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream

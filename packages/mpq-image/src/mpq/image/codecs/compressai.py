@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from mpq.core.codec import CODEC_DEVICES, Codec, Param, batch_groups
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.codecs.pillow import check_image
+from mpq.image.data import check_image
 
 PAD_MULTIPLE = 64
 _HEADER = struct.Struct("<HHHHB")  # original h, w; latent h, w; number of strings

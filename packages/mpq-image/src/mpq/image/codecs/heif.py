@@ -18,7 +18,7 @@ import numpy as np
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.codecs.pillow import check_image
+from mpq.image.data import check_image
 
 X265_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                 "slower", "veryslow", "placebo")  # fmt: skip

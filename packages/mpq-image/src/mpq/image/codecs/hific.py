@@ -40,7 +40,7 @@ import numpy as np
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.codecs.pillow import check_image
+from mpq.image.data import check_image
 
 MODELS = ("hific-lo", "hific-mi", "hific-hi")
 URL_PREFIX = "https://storage.googleapis.com/tensorflow_compression/metagraphs"

@@ -13,7 +13,7 @@ import numpy as np
 
 from mpq.core.codec import Codec, Param
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.codecs.pillow import check_image
+from mpq.image.data import check_image
 
 
 class JPEGXL(Codec):

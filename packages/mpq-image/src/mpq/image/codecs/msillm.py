@@ -29,7 +29,7 @@ import torch
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.codecs.pillow import check_image
+from mpq.image.data import check_image
 
 WEIGHTS = ("0.035bpp", "0.07bpp", "0.14bpp", "0.3bpp", "0.45bpp", "0.9bpp")
 URL = "https://dl.fbaipublicfiles.com/NeuralCompression/2023-muckley-msillm/msillm_target_{}.ckpt"

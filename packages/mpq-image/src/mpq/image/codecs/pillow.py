@@ -16,22 +16,7 @@ from PIL import Image
 
 from mpq.core.codec import Codec, Param
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.image.data import to_rgb
-
-
-def check_image(data: Any, codec: str) -> tuple[int, int]:
-    """(height, width) of an HxWx3 uint8 array, or a clear error naming the codec."""
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 3:
-        raise ValueError(f"{codec} takes HxWx3 uint8 RGB arrays, got {_describe(data)}")
-    if data.shape[2] != 3:
-        raise ValueError(f"{codec} takes 3-channel RGB images, got {data.shape[2]} channels")
-    return data.shape[0], data.shape[1]
-
-
-def _describe(data: Any) -> str:
-    if isinstance(data, np.ndarray):
-        return f"an array of shape {data.shape} and dtype {data.dtype}"
-    return type(data).__name__
+from mpq.image.data import check_image, to_rgb
 
 
 class PillowCodec(Codec):
