@@ -1,12 +1,13 @@
-"""How long and how much memory `mpq-report build` takes on a 1,000,000-row run.
+"""How long `mpq-report build` takes on a 1,000,000-row run, with and without bootstrap CIs.
 
 Writes a synthetic run (50,000 items x 20 codec settings + the reference: 1,050,000 rows, with a
 task statistic and two similarity metrics per row) through mpq-core's record schema, then times
-`mpq-report build` in a child process and reads its peak resident memory.
-Targets: seconds, under 2 GB. Bootstrap intervals (1000 resamples of 50,000 items for each
-of 61 aggregates) dominate the time, so the build also runs with --resamples 0 for comparison.
+`mpq-report build` in a child process, in interleaved rounds of `--resamples 1000` and its floor,
+`--resamples 0` (the same build without intervals), and reads the peak resident memory.
+Targets: with 1000 resamples (61 aggregates of 50,000 items) at most 1.5x the build without
+(median of per-round ratios); peak memory under 2 GB.
 
-Run: python benchmarks/report.py [--items 50000]
+Run: python benchmarks/report.py [--items 50000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, verdict
 
 from mpq.core.records import FIXED_FIELDS, SCHEMA_VERSION, rows_to_table
 from mpq.core.store import MANIFEST, RESULTS, new_manifest
@@ -104,27 +106,35 @@ def synthetic_run(path: Path, items: int) -> int:
     return total
 
 
+def build(run: Path, out: str, resamples: int) -> None:
+    command = [sys.executable, "-m", "mpq.report", "build", str(run), "--out", out,
+               "--resamples", str(resamples)]  # fmt: skip
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         start = time.perf_counter()
         rows = synthetic_run(run, args.items)
         print(f"synthetic run: {rows:,} rows written in {time.perf_counter() - start:.1f} s")
-        for resamples in (1000, 0):
-            command = [sys.executable, "-m", "mpq.report", "build", str(run), "--out",
-                       f"{tmp}/report{resamples}", "--resamples", str(resamples)]  # fmt: skip
-            start = time.perf_counter()
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            seconds = time.perf_counter() - start
-            peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
-            print(
-                f"mpq-report build --resamples {resamples}: {seconds:.1f} s,"
-                f" peak memory so far {peak_gb:.2f} GB (target < 2 GB:"
-                f" {'met' if peak_gb < 2 else 'MISSED'})"
-            )
+        contenders = {
+            f"build --resamples {n}": lambda n=n: build(run, f"{tmp}/report{n}", n)
+            for n in (1000, 0)
+        }
+        seconds = rounds(contenders, args.rounds)
+        peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+        print(f"mpq-report build, {args.rounds} interleaved rounds, median [min-max]:")
+        print_times(seconds)
+        ratios = ratio(seconds["build --resamples 1000"], seconds["build --resamples 0"])
+        print(f"  --resamples 1000 / --resamples 0: {verdict(ratios, 1.5)}")
+        print(
+            f"  peak memory {peak_gb:.2f} GB (target < 2 GB: {'met' if peak_gb < 2 else 'MISSED'})"
+        )
 
 
 if __name__ == "__main__":
