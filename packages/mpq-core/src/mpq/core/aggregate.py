@@ -146,7 +146,7 @@ def aggregate_many(
     prepared = [_prepare(name, inputs) for name, inputs in requests]
     by_n: dict[int, list[_Request]] = {}
     for request in prepared:
-        if request is not None and resamples > 0 and request.n >= 2:
+        if isinstance(request, _Request) and resamples > 0 and request.n >= 2:
             by_n.setdefault(request.n, []).append(request)
     for n, group in by_n.items():
         _resample(n, group, resamples, seed)
