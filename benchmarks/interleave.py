@@ -33,7 +33,7 @@ def rounds(contenders: dict[str, Callable[[], object]], count: int) -> dict[str,
 def spread(values: list[float], unit: str = "s", scale: float = 1.0) -> str:
     """'median [min-max] unit' of a list of measurements."""
     low, mid, high = min(values) * scale, statistics.median(values) * scale, max(values) * scale
-    return f"{mid:.3g} {unit} [{low:.3g}-{high:.3g}]"
+    return f"{mid:.3g}{' ' + unit if unit else ''} [{low:.3g}-{high:.3g}]"
 
 
 def ratio(numerator: list[float], denominator: list[float]) -> list[float]:
