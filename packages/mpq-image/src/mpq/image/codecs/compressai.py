@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from mpq.core.codec import CODEC_DEVICES, Codec, Param, batch_groups
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, ImageExtent
+from mpq.core.weights import state_dict_from_url
 from mpq.image.data import check_image
 
 PAD_MULTIPLE = 64
@@ -106,15 +107,9 @@ class CompressAICodec(Codec):
             net.update(force=True)
             return net
         url = zoo.model_urls[self.architecture][metric][quality]
-        try:
-            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=True)
-        except Exception as error:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
-            raise MpqError(
-                f"{self.name} quality {quality} ({metric}): cannot get the published weights from"
-                f" {url} ({type(error).__name__}: {error}). Download that file to {cache}, or"
-                f" pass checkpoint=/path/to/weights.pth.tar."
-            ) from error
+        state = state_dict_from_url(
+            url, f"{self.name} quality {quality} ({metric})", "checkpoint=/path/to/weights.pth.tar"
+        )
         return arch.from_state_dict(load_pretrained(state))
 
     def encode(self, data: np.ndarray) -> Bitstream:

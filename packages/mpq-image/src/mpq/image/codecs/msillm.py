@@ -29,6 +29,7 @@ import torch
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream, ImageExtent
+from mpq.core.weights import state_dict_from_url
 from mpq.image.data import check_image
 
 WEIGHTS = ("0.035bpp", "0.07bpp", "0.14bpp", "0.3bpp", "0.45bpp", "0.9bpp")
@@ -110,15 +111,9 @@ def load_model(quality: int, pretrained: bool, checkpoint: str) -> Any:
         model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
     elif pretrained:
         url = URL.format(WEIGHTS[quality - 1])
-        try:
-            state = torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=True)
-        except Exception as error:
-            cache = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
-            raise MpqError(
-                f"msillm quality {quality}: cannot get the released weights from {url}"
-                f" ({type(error).__name__}: {error}). Download that file to {cache}, or pass"
-                " checkpoint=/path/to/state_dict."
-            ) from error
+        state = state_dict_from_url(
+            url, f"msillm quality {quality}", "checkpoint=/path/to/state_dict"
+        )
         model.load_state_dict(state)
     model.eval()
     model.update(force=True)
