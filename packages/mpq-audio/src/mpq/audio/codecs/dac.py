@@ -30,6 +30,7 @@ import torch
 from mpq.audio.codecs.rvq import CodeCodec
 from mpq.core.codec import Param
 from mpq.core.errors import MpqError, ParameterError
+from mpq.core.weights import seeded
 
 MODEL_RATES = {"dac_44khz": 44100, "dac_24khz": 24000, "dac_16khz": 16000}
 RELEASES = "https://github.com/descriptinc/descript-audio-codec/releases"
@@ -93,8 +94,7 @@ def load_model(name: str, pretrained: bool, checkpoint: str) -> Any:
                 " there or pass checkpoint=PATH to a local DAC weights file."
             ) from error
     else:
-        with torch.random.fork_rng():  # the same random model in every process
-            torch.manual_seed(0)
+        with seeded(0):  # the same random model in every process
             model = dac.DAC(**random_config(name))
     if model.sample_rate != rate:
         raise ParameterError(

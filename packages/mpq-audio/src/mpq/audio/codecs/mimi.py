@@ -25,6 +25,7 @@ import torch
 from mpq.audio.codecs.rvq import CodeCodec
 from mpq.core.codec import Param
 from mpq.core.errors import MpqError, ParameterError
+from mpq.core.weights import seeded
 
 HUB_ID = "kyutai/mimi"
 MODEL_RATE = 24000
@@ -84,8 +85,7 @@ def load_model(pretrained: bool, checkpoint: str) -> Any:
                 " folder and pass checkpoint=DIR."
             ) from error
     else:
-        with torch.random.fork_rng():  # the same random model in every process
-            torch.manual_seed(0)
+        with seeded(0):  # the same random model in every process
             model = MimiModel(MimiConfig())
     if model.config.sampling_rate != MODEL_RATE:
         raise ParameterError(

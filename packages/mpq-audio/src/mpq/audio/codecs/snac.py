@@ -29,6 +29,7 @@ import torch
 from mpq.audio.codecs.rvq import CodeCodec
 from mpq.core.codec import Param
 from mpq.core.errors import MpqError, ParameterError
+from mpq.core.weights import seeded
 
 MODEL_RATES = {"snac_24khz": 24000, "snac_32khz": 32000, "snac_44khz": 44100}
 HUB = "hubertsiuzdak/"
@@ -61,9 +62,8 @@ class SNAC(CodeCodec):
 
     def to_waveform(self, model: Any, codes: list[torch.Tensor]) -> torch.Tensor:
         # The decoder's NoiseBlocks add torch.randn noise: a fixed seed makes decoding
-        # repeatable, and fork_rng leaves the caller's random state as it was.
-        with torch.random.fork_rng():
-            torch.manual_seed(DECODER_SEED)
+        # repeatable, and the caller's random state is left as it was.
+        with seeded(DECODER_SEED):
             return model.decode([scale[:, 0, :] for scale in codes])
 
 
@@ -91,8 +91,7 @@ def load_model(name: str, pretrained: bool, checkpoint: str) -> Any:
                 " checkpoint=DIR."
             ) from error
     else:
-        with torch.random.fork_rng():  # the same random model in every process
-            torch.manual_seed(0)
+        with seeded(0):  # the same random model in every process
             model = Model(**random_config(name))
     if model.sampling_rate != MODEL_RATES[name]:
         raise ParameterError(

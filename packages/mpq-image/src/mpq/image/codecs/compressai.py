@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from mpq.core.codec import CODEC_DEVICES, Codec, Param, batch_groups
 from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.core.weights import state_dict_from_url
+from mpq.core.weights import seeded, state_dict_from_url
 from mpq.image.data import check_image
 
 PAD_MULTIPLE = 64
@@ -101,8 +101,7 @@ class CompressAICodec(Codec):
         if not self.values["pretrained"]:
             # Its own generator state: the weights do not depend on what ran before in this
             # process (which model a codec worker set up first, say).
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.values["seed"])
+            with seeded(self.values["seed"], devices=[]):
                 net = arch(*zoo.cfgs[self.architecture][quality])
             net.update(force=True)
             return net

@@ -29,7 +29,7 @@ import torch
 from mpq.core.codec import Codec, Param
 from mpq.core.errors import MpqError, ParameterError
 from mpq.core.rate import Bitstream, ImageExtent
-from mpq.core.weights import state_dict_from_url
+from mpq.core.weights import seeded, state_dict_from_url
 from mpq.image.data import check_image
 
 WEIGHTS = ("0.035bpp", "0.07bpp", "0.14bpp", "0.3bpp", "0.45bpp", "0.9bpp")
@@ -102,8 +102,7 @@ def load_model(quality: int, pretrained: bool, checkpoint: str) -> Any:
         ) from None
     # Random weights are seeded (without touching the caller's random state), so that every
     # process builds the same model and decodes what another encoded.
-    with torch.random.fork_rng():
-        torch.manual_seed(quality)
+    with seeded(quality):
         model = HiFiCAutoencoder()
     if checkpoint:
         if not Path(checkpoint).is_file():
