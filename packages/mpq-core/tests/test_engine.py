@@ -14,7 +14,7 @@ from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.store import RESULTS, read_results, read_run
 from mpq.core.task import Item
-from mpq.core.testing import MeanAbsoluteError, SyntheticCodec, SyntheticTask
+from mpq.core.testing import SMALL_PARTS, MeanAbsoluteError, SyntheticCodec, SyntheticTask
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
 MAE = "python:mpq.core.testing:MeanAbsoluteError"
@@ -76,6 +76,31 @@ def test_workers_give_the_same_rows_as_in_process(tmp_path):
     run_sweep(SyntheticTask(items=9), tmp_path / "a", config(workers=0))
     run_sweep(SyntheticTask(items=9), tmp_path / "b", config(workers=2))
     assert stable(tmp_path / "a").equals(stable(tmp_path / "b"))
+
+
+BESIDE = "python:mpq.core.testing:BesideMeanAbsoluteError"
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_metrics_beside_the_codec_equal_those_in_the_sweep_and_time_each_row(tmp_path, workers):
+    run_sweep(
+        SyntheticTask(items=5), tmp_path / "r", config(metrics=[MAE, BESIDE], workers=workers)
+    )
+    rows = read_results(tmp_path / "r").to_pylist()
+    for row in rows:
+        assert row["metric.mae-beside"] == row["metric.mae"]
+        if row["setting"] == "none":
+            assert row["metric_s"] is None
+        else:
+            assert row["metric.mae"] > 0 and row["metric_s"] > 0
+    assert {r["metric_s"] for r in read_results(run_without_metrics(tmp_path)).to_pylist()} == {
+        None
+    }
+
+
+def run_without_metrics(tmp_path):
+    run_sweep(SyntheticTask(items=2), tmp_path / "plain", config(metrics=[]))
+    return tmp_path / "plain"
 
 
 def test_codec_failure_is_a_row_and_the_sweep_goes_on(tmp_path):
@@ -169,13 +194,6 @@ def test_unreachable_targets_fail_per_item(tmp_path):
     run_sweep(SyntheticTask(items=3), tmp_path / "run", config((f"{SYN}:bpp=0.001",)))
     rows = [r for r in read_results(tmp_path / "run").to_pylist() if r["setting"] != "none"]
     assert all(r["status"] == "failed" and "TargetUnreachable" in r["error"] for r in rows)
-
-
-# The `mpq` command with one part per model batch (4 rows), so that a kill lands between parts.
-SMALL_PARTS = (
-    "import sys; from mpq.core import sweep_writer; from mpq.core.cli import main;"
-    " sweep_writer.PART_ROWS = 4; sys.exit(main(sys.argv[1:]))"
-)
 
 
 def _cli(out, cache=None):

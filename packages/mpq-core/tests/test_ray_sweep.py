@@ -19,17 +19,18 @@ from pathlib import Path
 
 import pytest
 
+from mpq.core import sweep_writer
 from mpq.core.codec import parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
 from mpq.core.store import RESULTS, read_results, read_run
 from mpq.core.sweep_codec import WORKER_DIED
-from mpq.core.testing import SyntheticTask
+from mpq.core.testing import SMALL_PARTS, SyntheticTask
 
 SYN = "python:mpq.core.testing:SyntheticCodec"
 TASK = "python:mpq.core.testing:SyntheticTask"
 MAE = "python:mpq.core.testing:MeanAbsoluteError"
-VARYING = {"run_id", "encode_s", "decode_s", "predict_s"}
+VARYING = {"run_id", "encode_s", "decode_s", "predict_s", "metric_s"}
 SPECS = (f"{SYN}:quality=5,60",)
 
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="needs ray (mpq-core[ray])")
@@ -159,7 +160,7 @@ def test_a_codec_that_kills_its_process_fails_its_rows_like_locally(tmp_path, lo
     stored = rows(tmp_path / "ray")
     failed = {key: r["error"] for key, r in stored.items() if r["status"] == "failed"}
     assert failed == {(f"img0000{i}", specs[1]): WORKER_DIED for i in range(3)}
-    # Each task codes one job at a time, so no other item's row goes down with the crash.
+    # A crashed job is retried alone, so no other row goes down with it.
     fine = {key: r for key, r in stored.items() if key[1] != specs[1]}
     assert fine == local_rows(tmp_path, task, specs[:1])
 
@@ -209,7 +210,8 @@ def kill_once_stored(run: Path, titles: tuple[str, ...]) -> list[str]:
 
 @needs_ray
 @pytest.mark.slow
-def test_killed_workers_cost_no_row_and_no_duplicate(tmp_path, local_ray):
+def test_killed_workers_cost_no_row_and_no_duplicate(tmp_path, local_ray, monkeypatch):
+    monkeypatch.setattr(sweep_writer, "PART_ROWS", 4)  # a part soon, so the kills land mid-run
     task = SyntheticTask(items=16, model_ms=30)
     specs = (f"{SYN}:quality=5,60:cost_ms=120",)
     run = tmp_path / "ray"
@@ -224,7 +226,7 @@ def test_killed_workers_cost_no_row_and_no_duplicate(tmp_path, local_ray):
 @pytest.mark.slow
 def test_killed_driver_resumes_with_the_same_command(tmp_path, local_ray):
     run = tmp_path / "ray"
-    command = [sys.executable, "-m", "mpq.core", "run", "--task", TASK, "--option", "items=24",
+    command = [sys.executable, "-c", SMALL_PARTS, "run", "--task", TASK, "--option", "items=24",
                "--option", "model_ms=40", "--codec", f"{SYN}:quality=5,60:cost_ms=60",
                "--metric", MAE, "--batch-size", "4", "--no-cache", "--no-progress",
                "--backend", "ray", "--ray-address", local_ray, "--out", str(run)]  # fmt: skip

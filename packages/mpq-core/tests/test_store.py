@@ -342,13 +342,13 @@ def test_a_string_schema_version_says_its_type(tmp_path):
     path = tmp_path / "run"
     RunStore.open(path, new_manifest(task="t")).close()
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["schema_version"] = "1"
+    manifest["schema_version"] = str(SCHEMA_VERSION)
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SchemaVersionError) as error:
         read_run(path)
     message = str(error.value)
-    assert "'1', a str where mpq writes the integer 1" in message
-    assert "reads version 1" not in message
+    assert f"'{SCHEMA_VERSION}', a str where mpq writes the integer {SCHEMA_VERSION}" in message
+    assert f"reads version {SCHEMA_VERSION}" not in message
 
 
 def test_environment_records_core_and_the_plugins_libraries():

@@ -7,7 +7,7 @@ from mpq.core.cache import BitstreamCache
 from mpq.core.codec import REFERENCE_SETTING, Setting
 from mpq.core.sweep_codec import WORKER_DIED, CodecStage, Decoded, Failed
 from mpq.core.sweep_items import ItemState, SweepJob
-from mpq.core.testing import SyntheticCodec, SyntheticTask
+from mpq.core.testing import BesideMeanAbsoluteError, SyntheticCodec, SyntheticTask
 
 SYN = SyntheticCodec.name
 LOW = Setting(SYN, (("quality", 5),))
@@ -41,13 +41,11 @@ def test_in_process_results_come_back_from_start_and_are_cached(tmp_path):
     assert stage.collect(block=True) == []
 
 
-def test_references_pass_through_and_one_setting_per_call():
+def test_references_pass_through():
     stage = CodecStage({SYN: SyntheticCodec}, 0)
     [reference] = stage.start(jobs(REFERENCE_SETTING, 1))
     assert reference.result is None and reference.cache_hit is None
     assert reference.decoded is reference.job.state.item.data
-    with pytest.raises(ValueError, match="one setting"):
-        stage.start(jobs(REFERENCE_SETTING, 1) + jobs(LOW, 1))
 
 
 def test_codec_errors_and_wrong_shapes_are_failures():
@@ -57,6 +55,38 @@ def test_codec_errors_and_wrong_shapes_are_failures():
     [cropped] = CodecStage({SYN: CroppingCodec}, 0).start(jobs(LOW, 1))
     assert isinstance(cropped, Failed)
     assert cropped.error == f"codec {SYN!r} decoded shape (23, 25, 3), original is (24, 25, 3)"
+
+
+def test_decoded_items_stay_where_they_were_coded_unless_needed_and_are_still_checked():
+    beside = (BesideMeanAbsoluteError,)
+    kept = CodecStage({SYN: SyntheticCodec}, 0, beside=beside).start(jobs(LOW))
+    dropped = CodecStage({SYN: SyntheticCodec}, 0, beside=beside, keep_decoded=False)
+    left = dropped.start(jobs(LOW))
+    for full, lean in zip(kept, left, strict=True):
+        assert lean.decoded is None and lean.result.decoded is None
+        assert full.decoded is not None and full.metrics["metric.mae-beside"] > 0
+        assert lean.metrics == full.metrics and lean.metric_s > 0
+        assert lean.result.bitstream.payload == full.result.bitstream.payload
+    saving = CodecStage({SYN: SyntheticCodec}, 0, on_decoded=print, keep_decoded=False)
+    assert saving.keep_decoded  # the decoded items are saved: they must come back
+    lean_crop = CodecStage({SYN: CroppingCodec}, 0, keep_decoded=False).start(jobs(LOW, 1))
+    assert isinstance(lean_crop[0], Failed) and "decoded shape (23, 25, 3)" in lean_crop[0].error
+
+
+def test_an_items_settings_make_one_trip_to_the_pool():
+    settings = [Setting(SYN, (("quality", q),)) for q in (5, 50, 90)]
+    [state] = {job.state.item.id: job.state for job in jobs(LOW, 1)}.values()
+    stage = CodecStage({SYN: SyntheticCodec}, 1, keep_decoded=False)
+    try:
+        assert stage.start([SweepJob(state, s) for s in settings]) == []
+        assert (len(stage.inflight), stage.pending) == (1, 3)
+        outcomes = []
+        while stage.pending:
+            outcomes += stage.collect(block=True)
+    finally:
+        stage.close()
+    assert [o.job.setting for o in outcomes] == settings
+    assert len({o.result.bitstream.payload for o in outcomes}) == 3
 
 
 DYING = '''

@@ -59,6 +59,7 @@ class SISDR(_AudioMetric):
 
     name = "si-sdr"
     higher_is_better = True
+    beside_codec = True
     input_range = (
         "float samples in [-1, 1] (scale-invariant: any common scale gives the same value)"
     )
@@ -77,6 +78,7 @@ class AudioPSNR(_AudioMetric):
 
     name = "audio-psnr"
     higher_is_better = True
+    beside_codec = True
     input_range = "float samples in [-1, 1]; peak 1.0, MSE over all channels and samples"
     description = "PSNR in dB with peak 1.0; inf for identical audio"
 
@@ -99,6 +101,7 @@ class LogMelDistance(_AudioMetric):
 
     name = "log-mel"
     higher_is_better = False
+    beside_codec = True
     input_range = "float samples in [-1, 1] at the item's rate (no resampling)"
     description = "mean |log-mel difference| (80 mels, n_fft 1024, hop 256, floor 1e-5)"
     n_fft = 1024

@@ -27,13 +27,13 @@ from rich.console import Console
 
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Setting
-from mpq.core.device import resolve_device, seed_all
+from mpq.core.device import leave_cores_to_workers, resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.core.records import environment
 from mpq.core.store import RunStore, stored_keys
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
-from mpq.core.sweep_items import Failed, ItemSource, SweepJob
+from mpq.core.sweep_items import Failed, ItemSource, SweepJob, by_item
 from mpq.core.sweep_metrics import MetricStage
 from mpq.core.sweep_model import ModelStage
 from mpq.core.sweep_plan import SweepPlan
@@ -140,19 +140,20 @@ class _LocalSweep:
         self.console = console
         cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
         on_decoded = None if config.on_decoded is None else _saving(config.on_decoded, store.path)
-        self.codec = CodecStage(plan.classes, config.workers, cache, on_decoded)
+        self.codec = CodecStage.of(plan, task, config.workers, cache, on_decoded)
         self.model = ModelStage(task, config.amp, config.batch_size, self.warn)
         self.metrics = MetricStage(plan.metrics, self.warn)
         self.ready: deque[Decoded] = deque()
         # Jobs of batching codecs waiting for a batch, by setting id, and how many there are.
         self.waiting: dict[str, list[SweepJob]] = {}
         self.held = 0
+        self.codec_s = 0.0  # time the sweep spent coding here or waiting for the workers
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]{message}[/]")
 
     def run(self, rows: RowBuilder) -> SweepSummary:
-        progress = sweep_progress(self.task, self.plan, self.config, self.console)
+        self.progress = progress = sweep_progress(self.task, self.plan, self.config, self.console)
         self.rows = rows
         self.writer = RowWriter(self.store.write, progress.advance)
         source = ItemSource(
@@ -167,7 +168,7 @@ class _LocalSweep:
         summary = SweepSummary(self.store.path)
         try:
             with progress:
-                self._sweep(source.jobs())
+                self._sweep(by_item(source.jobs()))
             if self.task.scores:
                 without = source.report_without_reference()
                 self.store.update_manifest(items_without_reference=without)
@@ -185,19 +186,24 @@ class _LocalSweep:
         summary.skipped, summary.batch_size = self.writer.skipped, self.model.batch_size
         return summary
 
-    def _sweep(self, jobs: Iterator[SweepJob | Failed]) -> None:
+    def _sweep(self, jobs: Iterator[list[SweepJob | Failed]]) -> None:
         # Codec workers start on the first jobs while torch imports and the model loads.
         exhausted = self._fill(jobs)
         device = resolve_device(self.config.device)
         self.store.update_manifest(device=device)
         self.model.setup(device)
         self.metrics.setup(device)
+        leave_cores_to_workers(self.config.workers)
         seed_all(self.config.seed)
         while True:
+            started = time.perf_counter()
             exhausted = exhausted or self._fill(jobs)
+            self.codec_s += time.perf_counter() - started
             pending = self.codec.pending
             can_wait = bool(pending) and (exhausted or pending >= self._max_inflight)
+            started = time.perf_counter()
             self._take(self.codec.collect(can_wait and len(self.ready) < self.model.batch_size))
+            self.codec_s += time.perf_counter() - started
             if len(self.ready) >= self.model.batch_size or (
                 self.ready and exhausted and not self.codec.pending
             ):
@@ -210,33 +216,38 @@ class _LocalSweep:
     def _max_inflight(self) -> int:
         return 2 * self.model.batch_size + 2 * self.config.workers
 
-    def _fill(self, jobs: Iterator[SweepJob | Failed]) -> bool:
-        """Start jobs until the pool and the ready queue are full; True once jobs run out.
+    def _fill(self, items: Iterator[list[SweepJob | Failed]]) -> bool:
+        """Start items' jobs until the pool and the ready queue are full; True once they run out.
 
-        Jobs of a codec that batches are held per setting until a model batch of them is there.
+        The jobs of one item go to the codec stage together (one worker trip per item); jobs of
+        a codec that batches are held per setting until a model batch of them is there.
         """
         while (
             self.codec.pending + self.held < self._max_inflight
             and len(self.ready) < 2 * self.model.batch_size
         ):
-            job = next(jobs, None)
-            if job is None:
+            jobs = next(items, None)
+            if jobs is None:
                 self._release_held()
                 return True
-            if isinstance(job, Failed):
-                self._take([job])
-            elif self.codec.batches(job):
-                group = self.waiting.setdefault(job.setting.id, [])
-                group.append(job)
-                self.held += 1
-                if len(group) >= self.model.batch_size:
-                    self.held -= len(group)
-                    self._take(self.codec.start(self.waiting.pop(job.setting.id)))
-            else:
-                self._take(self.codec.start([job]))
+            self._take([job for job in jobs if isinstance(job, Failed)])
+            runnable = [job for job in jobs if isinstance(job, SweepJob)]
+            # The reference first: its prediction must be there before its item's batches.
+            self._take(self.codec.start([j for j in runnable if not self.codec.batches(j)]))
+            for job in runnable:
+                if self.codec.batches(job):
+                    self._hold(job)
         if self.held >= self._max_inflight:
             self._release_held()  # groups of many settings fill slowly: code what is there
         return False
+
+    def _hold(self, job: SweepJob) -> None:
+        group = self.waiting.setdefault(job.setting.id, [])
+        group.append(job)
+        self.held += 1
+        if len(group) >= self.model.batch_size:
+            self.held -= len(group)
+            self._take(self.codec.start(self.waiting.pop(job.setting.id)))
 
     def _release_held(self) -> None:
         for setting_id in list(self.waiting):
@@ -257,6 +268,13 @@ class _LocalSweep:
         batch = [self.ready.popleft() for _ in range(size)]
         for row in score_batch(batch, self.model, self.metrics, self.rows):
             self.writer.add(row)
+        self.progress.stages(
+            {
+                "items and codec": self.codec_s,
+                "model": self.model.seconds,
+                "metrics": self.metrics.seconds,
+            }
+        )
 
 
 def sweep_progress(

@@ -18,6 +18,7 @@ from mpq.core.task import Item, Score, Task
 class FileItems(Task):
     name = "compress"
     scores: ClassVar[dict[str, Score]] = {}
+    reads_decoded = False
 
     def __init__(
         self,

@@ -18,6 +18,9 @@ class Metric(ABC):
     description: ClassVar[str] = ""
     # Distributions whose versions change this metric's values (recorded in each run's manifest).
     libraries: ClassVar[tuple[str, ...]] = ()
+    # A cheap CPU metric that needs no weights: computed in the codec worker next to the decode,
+    # so the decoded item need not travel back for it. Deep metrics run batched on the device.
+    beside_codec: ClassVar[bool] = False
 
     def setup(self, device: str) -> None:
         """Load weights onto `device`; called once per run."""

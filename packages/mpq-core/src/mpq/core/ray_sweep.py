@@ -16,16 +16,18 @@ wrote it, and a run may be resumed by either. The driver ships no pixels:
   an item's reference is predicted in the same model batch as its compressed versions or in an
   earlier one (`score_batch`): the reference prediction each compressed row is scored against is
   computed where that row is scored, with no join, no second pass and nothing broadcast.
-  Metrics run next to the model, on the same decoded items.
-- Scored rows come back to the driver, which writes each batch of groups as one atomic part.
+  Cheap CPU metrics run in the codec task next to the decode; deep metrics next to the model,
+  on the same decoded items.
+- Scored rows come back to the driver, which writes them in atomic parts of a few thousand rows
+  or a few seconds (`RowWriter`).
 
 Faults: Ray Data re-runs a codec task whose worker process died and restarts a dead model actor,
 re-sending its batch, without limit by default (``max_retries=-1`` for its tasks in
 ray/data/_internal/remote_fn.py, ``max_restarts=-1`` and ``max_task_retries=-1`` for its actors
 in ray/data/_internal/execution/operators/actor_pool_map_operator.py, Ray 2.60). A re-run task
 yields its groups again in place of the lost attempt's, so no row is lost or doubled (a test
-kills both kinds of worker). A killed driver loses at most the batches not yet written, and the same
-command resumes. The bitstream cache is used where the cache folder is on storage the node
+kills both kinds of worker). A killed driver loses at most the rows since its last part, and the
+same command resumes. The bitstream cache is used where the cache folder is on storage the node
 shares with the driver (a file the driver writes there must be visible); elsewhere that node
 codes without it, and the driver says so.
 """
@@ -39,7 +41,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import groupby, islice, pairwise
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,7 @@ from mpq.core.device import resolve_device, seed_all
 from mpq.core.engine import SweepConfig, SweepSummary, _saving, sweep_progress
 from mpq.core.store import RunStore
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
-from mpq.core.sweep_items import Failed, ItemSource, SweepJob, report_without_reference
+from mpq.core.sweep_items import Failed, ItemSource, SweepJob, by_item, report_without_reference
 from mpq.core.sweep_metrics import MetricStage
 from mpq.core.sweep_model import ModelStage
 from mpq.core.sweep_plan import SweepPlan
@@ -144,7 +146,7 @@ def _codec_stage(key: str, work: _Work, warnings: list[str]) -> CodecStage:
             stage.close()
         _stages.clear()
         cache = _node_cache(work, warnings)
-        _stages[key] = CodecStage(work.plan.classes, CODEC_PROCESSES, cache, work.on_decoded)
+        _stages[key] = CodecStage.of(work.plan, work.task, CODEC_PROCESSES, cache, work.on_decoded)
     return _stages[key]
 
 
@@ -167,8 +169,8 @@ def _code_shard(
         start=start,
     )
     counted = 0
-    for _, jobs in groupby(source.jobs(), key=_item_id):
-        note.outcomes = [o for job in jobs for o in _run(codec, job)]
+    for jobs in by_item(source.jobs()):
+        note.outcomes = _run(codec, jobs)
         note.without_reference = source.without_reference - counted
         counted = source.without_reference
         yield note
@@ -178,18 +180,18 @@ def _code_shard(
         yield note
 
 
-def _run(codec: CodecStage, job: SweepJob | Failed) -> list[Outcome]:
-    """A job's outcome, the codec run in the task's child process and waited for."""
-    if isinstance(job, Failed):
-        return [job]
-    outcomes = codec.start([job])
+def _run(codec: CodecStage, jobs: list[SweepJob | Failed]) -> list[Outcome]:
+    """An item's outcomes, its codec work run in the task's child process and waited for (the
+    jobs of a batching codec one setting at a time)."""
+    outcomes: list[Outcome] = [job for job in jobs if isinstance(job, Failed)]
+    runnable = [job for job in jobs if isinstance(job, SweepJob)]
+    batching = [job for job in runnable if codec.batches(job)]
+    outcomes += codec.start([job for job in runnable if not codec.batches(job)])
+    for job in batching:
+        outcomes += codec.start([job])
     while codec.pending:
         outcomes += codec.collect(block=True)
     return outcomes
-
-
-def _item_id(job: SweepJob | Failed) -> str:
-    return (job.job if isinstance(job, Failed) else job).state.item.id
 
 
 def _node_cache(work: _Work, warnings: list[str]) -> BitstreamCache | None:
@@ -304,8 +306,8 @@ class RaySweep:
     def _sweep(
         self, rows: RowBuilder, probe: Path | None, writer: RowWriter, summary: SweepSummary
     ) -> int:
-        """Run the pipeline, writing each scored batch as it arrives; returns how many items
-        had no reference."""
+        """Run the pipeline, its rows written in parts as they arrive (`RowWriter`); returns how
+        many items had no reference."""
         work = _Work(
             task=self.task,
             plan=self.plan,
@@ -333,9 +335,9 @@ class RaySweep:
             for row in scored.rows:
                 writer.add(row)
             writer.skip(scored.skipped)
-            writer.flush()
             without += scored.without_reference
             summary.batch_size = min(summary.batch_size, scored.batch_size)
+        writer.flush()
         return without
 
     def _pipeline(self, work: list[ray.ObjectRef]) -> ray.data.Dataset:

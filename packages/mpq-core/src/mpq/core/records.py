@@ -5,7 +5,7 @@ Fixed columns are typed below. Two families of columns vary with the task and me
 per-class vectors) and ``metric.<name>`` a similarity value (float64). The manifest says which
 aggregator turns which statistics into each score, so reports need no modality package.
 
-Bump SCHEMA_VERSION whenever a fixed column changes meaning, type or name.
+Bump SCHEMA_VERSION whenever a fixed column is added or changes meaning, type or name.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STAT_PREFIX = "stat."
 METRIC_PREFIX = "metric."
 KEY_COLUMNS = ("item_id", "setting")
@@ -54,6 +54,7 @@ FIXED_FIELDS = [
     pa.field("encode_s", pa.float64()),
     pa.field("decode_s", pa.float64()),
     pa.field("predict_s", pa.float64()),
+    pa.field("metric_s", pa.float64()),  # seconds this row's similarity metrics took
     pa.field("probes", pa.int64()),
     pa.field("cache_hit", pa.bool_()),
     pa.field("prediction", pa.string()),  # JSON of what the task keeps of the model output

@@ -1,13 +1,17 @@
 """The codec stage of a sweep: jobs in, decoded items (or failures) out.
 
 A job is looked up in the bitstream cache first; a miss is encoded and decoded in this process
-(`workers=0`) or in a pool of worker processes. Codecs that batch (neural codecs on the model's
-device) code the jobs of one setting together in this process, byte for byte as one at a time;
-a batch that fails is coded again item by item, so only the failing items fail. A worker that
-dies (crash, out of memory) breaks the whole pool: its jobs, and every other job in flight, are
-retried once in a fresh pool. Every decoded item must have the original's shape; a good result
-is cached and handed to the `on_decoded` hook. Reference jobs pass through with the original
-item.
+(`workers=0`) or in a pool of worker processes, all the settings of one item together
+(`item_coding`): the item crosses into a worker once, the metrics that run beside the codec are
+computed there, and the decoded item comes back only when `keep_decoded` says the sweep needs it
+(the model reads it, a deep metric runs on it, or it is saved). Codecs that batch (neural codecs
+on the model's device) code the jobs of one setting together in this process, byte for byte as
+one at a time; a batch that fails is coded again item by item, so only the failing items fail. A
+worker that dies (crash, out of memory) breaks the whole pool: its jobs, and every other job in
+flight, are retried once in a fresh pool, each alone, so that only the job that kills its worker
+fails. Every decoded item must have the original's shape; a
+good result is cached and handed to the `on_decoded` hook. Reference jobs pass through with the
+original item.
 """
 
 from __future__ import annotations
@@ -15,15 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from mpq.core.cache import BitstreamCache
-from mpq.core.codec import Codec, CodecResult, apply_setting, apply_setting_batch, redecode
+from mpq.core.codec import Codec, CodecResult, apply_setting_batch
 from mpq.core.codec_pool import WorkerPool
+from mpq.core.item_coding import Coded, SettingWork, code_item, describe, shape_error
+from mpq.core.metric import Metric
 from mpq.core.sweep_items import Failed, SweepJob
+from mpq.core.sweep_plan import SweepPlan
+from mpq.core.task import Task
 
 WORKER_RETRIES = 1
 WORKER_DIED = "the codec worker process died (crash or out of memory) on this item"
@@ -31,12 +37,17 @@ WORKER_DIED = "the codec worker process died (crash or out of memory) on this it
 
 @dataclass
 class Decoded:
-    """A job's decoded item; `result` and `cache_hit` are None for the reference."""
+    """A job's decoded item (None when the sweep does not need it back); `result` and
+    `cache_hit` are None for the reference. `metrics` holds the metric columns computed beside
+    the codec, `metric_errors` why any of them is NaN, `metric_s` their seconds."""
 
     job: SweepJob
     decoded: Any
     result: CodecResult | None = None
     cache_hit: bool | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
+    metric_s: float = 0.0
 
 
 Outcome = Decoded | Failed
@@ -46,7 +57,8 @@ class CodecStage:
     """Runs jobs through their codecs: `start` them, then `collect` what the pool finished.
 
     Jobs done at once (references, cache hits, in-process work) come back from `start`; jobs
-    sent to the pool come back from later `collect` calls, in the order they finish.
+    sent to the pool come back from later `collect` calls, in the order their items finish.
+    `beside` are the metrics computed next to each decode.
     """
 
     def __init__(
@@ -55,30 +67,49 @@ class CodecStage:
         workers: int,
         cache: BitstreamCache | None = None,
         on_decoded: Callable[[str, str, Any], None] | None = None,
+        beside: tuple[type[Metric], ...] = (),
+        keep_decoded: bool = True,
     ) -> None:
         self.classes = classes
         self.workers = workers
         self.cache = cache
         self.on_decoded = on_decoded
+        self.beside = beside
+        self.keep_decoded = keep_decoded or on_decoded is not None
         self.pool = WorkerPool(workers)
-        self.inflight: dict[Future, SweepJob] = {}
+        # The jobs of each pool submission (one item's) and their cached bitstreams.
+        self.inflight: dict[Future, tuple[list[SweepJob], list[CodecResult | None]]] = {}
+        self.pending = 0  # jobs in the pool whose outcome `collect` has not returned yet
 
-    @property
-    def pending(self) -> int:
-        """Jobs in the pool whose outcome `collect` has not returned yet."""
-        return len(self.inflight)
+    @classmethod
+    def of(
+        cls,
+        plan: SweepPlan,
+        task: Task,
+        workers: int,
+        cache: BitstreamCache | None,
+        on_decoded: Callable[[str, str, Any], None] | None,
+    ) -> CodecStage:
+        """The codec stage of a sweep: its cheap metrics beside the codec, and decoded items
+        back only if the model reads them or a deep metric needs them."""
+        beside = tuple(type(metric) for metric in plan.metrics if metric.beside_codec)
+        deep = any(not metric.beside_codec for metric in plan.metrics)
+        return cls(plan.classes, workers, cache, on_decoded, beside, task.reads_decoded or deep)
 
     def start(self, jobs: list[SweepJob]) -> list[Outcome]:
-        """Start jobs of one setting; returns the outcomes already known.
+        """Start jobs; returns the outcomes already known.
 
-        One setting per call, so that a codec that codes many items at once can take them all.
+        Jobs of a codec that batches come one setting per call, so that it can take them all at
+        once; other jobs are grouped by item, one worker submission per item.
         """
-        if len({job.setting.id for job in jobs}) > 1:
-            raise ValueError("CodecStage.start takes jobs of one setting")
         if jobs and self.batches(jobs[0]):
+            if len({job.setting.id for job in jobs}) > 1:
+                raise ValueError("CodecStage.start takes the jobs of a batching codec one setting")
             return self._start_batch(jobs)
-        outcomes = (self._start(job) for job in jobs)
-        return [outcome for outcome in outcomes if outcome is not None]
+        by_item: dict[int, list[SweepJob]] = {}
+        for job in jobs:
+            by_item.setdefault(id(job.state), []).append(job)
+        return [outcome for group in by_item.values() for outcome in self._start_item(group)]
 
     def batches(self, job: SweepJob) -> bool:
         """Whether `job`'s codec codes many items at once (never for a rate target)."""
@@ -99,19 +130,65 @@ class CodecStage:
             elif cached.decoded is not None:
                 outcomes.append(self._accept(job, cached, cache_hit=True))
             else:
-                outcomes.append(self._in_process(job, cached))
+                outcomes += self._in_process([job], [cached])
         if not misses:
             return outcomes
         cls, setting = self.classes[misses[0].setting.codec], misses[0].setting
         try:
             results = apply_setting_batch(cls, setting, [job.state.item.data for job in misses])
         except Exception:  # one bad item: code them one by one, so only it fails
-            return outcomes + [self._in_process(job, None) for job in misses]
+            return outcomes + [o for job in misses for o in self._in_process([job], [None])]
         pairs = zip(misses, results, strict=True)
         return outcomes + [self._accept(job, result, cache_hit=False) for job, result in pairs]
 
+    def _start_item(self, jobs: list[SweepJob]) -> list[Outcome]:
+        """Jobs of one item: the reference and decoded cache hits at once, the rest together."""
+        outcomes: list[Outcome] = []
+        todo: list[SweepJob] = []
+        cached: list[CodecResult | None] = []
+        for job in jobs:
+            if job.setting.is_reference:
+                outcomes.append(Decoded(job, job.state.item.data))
+                continue
+            hit = self._cache_get(job)
+            if hit is not None and hit.decoded is not None:
+                outcomes.append(self._accept(job, hit, cache_hit=True))
+            else:
+                todo.append(job)
+                cached.append(hit)
+        if not todo:
+            return outcomes
+        if self.workers <= 0:
+            return outcomes + self._in_process(todo, cached)
+        future = self.pool.submit(code_item, *self._work(todo, cached))
+        self.inflight[future] = (todo, cached)
+        self.pending += len(todo)
+        return outcomes
+
+    def _work(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> tuple:
+        """`code_item`'s arguments for jobs of one item."""
+        work = [
+            SettingWork(self.classes[job.setting.codec], job.setting, hit)
+            for job, hit in zip(jobs, cached, strict=True)
+        ]
+        return jobs[0].state.item.data, work, self.beside, self.keep_decoded
+
+    def _in_process(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
+        return self._outcomes(jobs, cached, code_item(*self._work(jobs, cached)))
+
+    def _outcomes(
+        self, jobs: list[SweepJob], cached: list[CodecResult | None], coded: list[Coded | str]
+    ) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for job, hit, entry in zip(jobs, cached, coded, strict=True):
+            if isinstance(entry, str):
+                outcomes.append(Failed(job, entry))
+            else:
+                outcomes.append(self._accept(job, entry.result, hit is not None, entry))
+        return outcomes
+
     def collect(self, block: bool) -> list[Outcome]:
-        """Outcomes of pool jobs finished now; with `block`, waits for at least one."""
+        """Outcomes of pool jobs finished now; with `block`, waits for at least one item."""
         if not self.inflight:
             return []
         finished, _ = wait(
@@ -120,15 +197,16 @@ class CodecStage:
         outcomes: list[Outcome] = []
         broken: list[SweepJob] = []
         for future in finished:
-            job = self.inflight.pop(future)
+            jobs, cached = self.inflight.pop(future)
+            self.pending -= len(jobs)
             try:
-                result = future.result()
+                coded = future.result()
             except BrokenProcessPool:
-                broken.append(job)
+                broken += jobs
             except Exception as error:
-                outcomes.append(Failed(job, describe(error)))
+                outcomes += [Failed(job, describe(error)) for job in jobs]
             else:
-                outcomes.append(self._accept(job, result, cache_hit=False))
+                outcomes += self._outcomes(jobs, cached, coded)
         if broken:
             outcomes += self._restart_pool(broken)
         return outcomes
@@ -136,60 +214,43 @@ class CodecStage:
     def close(self) -> None:
         self.pool.reset()
 
-    def _start(self, job: SweepJob) -> Outcome | None:
-        if job.setting.is_reference:
-            return Decoded(job, job.state.item.data)
-        cls = self.classes[job.setting.codec]
-        cached = self._cache_get(job)
-        if cached is not None and cached.decoded is not None:
-            return self._accept(job, cached, cache_hit=True)
-        if self.workers <= 0:
-            return self._in_process(job, cached)
-        if cached is not None:
-            future = self.pool.submit(redecode, cls, cached)
-        else:
-            future = self.pool.submit(apply_setting, cls, job.setting, job.state.item.data)
-        self.inflight[future] = job
-        return None
-
-    def _in_process(self, job: SweepJob, cached: CodecResult | None) -> Outcome:
-        cls = self.classes[job.setting.codec]
-        try:
-            if cached is not None:
-                result = redecode(cls, cached)
-            else:
-                result = apply_setting(cls, job.setting, job.state.item.data)
-        except Exception as error:
-            return Failed(job, describe(error))
-        return self._accept(job, result, cache_hit=cached is not None)
-
     def _restart_pool(self, broken: list[SweepJob]) -> list[Outcome]:
         """A worker died: retry its jobs, and all others in flight, once in a fresh pool."""
-        broken += list(self.inflight.values())
+        broken += [job for jobs, _ in self.inflight.values() for job in jobs]
         self.inflight.clear()
+        self.pending = 0
         self.pool.reset()
         outcomes: list[Outcome] = []
         for job in broken:
             if job.attempts >= WORKER_RETRIES:
                 outcomes.append(Failed(job, WORKER_DIED))
-            else:
+            else:  # alone this time: a setting that kills its worker takes no other job down
                 job.attempts += 1
-                outcome = self._start(job)
-                if outcome is not None:
-                    outcomes.append(outcome)
+                outcomes += self._start_item([job])
         return outcomes
 
-    def _accept(self, job: SweepJob, result: CodecResult, cache_hit: bool) -> Outcome:
-        expected, got = np.shape(job.state.item.data), np.shape(result.decoded)
-        if expected != got:
-            return Failed(
-                job, f"codec {job.setting.codec!r} decoded shape {got}, original is {expected}"
-            )
+    def _accept(
+        self, job: SweepJob, result: CodecResult, cache_hit: bool, coded: Coded | None = None
+    ) -> Outcome:
+        if result.decoded is not None:
+            wrong_shape = shape_error(job.setting.codec, job.state.item.data, result.decoded)
+            if wrong_shape is not None:
+                return Failed(job, wrong_shape)
         if self.cache is not None and not cache_hit:
             self.cache.put(self._cache_key(job), result)
         if self.on_decoded is not None:
             self.on_decoded(job.state.item.id, job.setting.id, result.decoded)
-        return Decoded(job, result.decoded, result, cache_hit)
+        if coded is None:
+            return Decoded(job, result.decoded, result, cache_hit)
+        return Decoded(
+            job,
+            result.decoded,
+            result,
+            cache_hit,
+            coded.metrics,
+            coded.metric_errors,
+            coded.metric_s,
+        )
 
     def _cache_key(self, job: SweepJob) -> str:
         version = self.classes[job.setting.codec].version
@@ -199,8 +260,3 @@ class CodecStage:
         if self.cache is None:
             return None
         return self.cache.get(self._cache_key(job))
-
-
-def describe(error: BaseException) -> str:
-    """An exception as a failed row's error text."""
-    return f"{type(error).__name__}: {error}"

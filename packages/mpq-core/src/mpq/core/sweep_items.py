@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from itertools import groupby, islice
 from typing import Any
 
 from mpq.core.codec import REFERENCE_SETTING, Setting
@@ -116,6 +116,16 @@ class ItemSource:
     def report_without_reference(self) -> int:
         """How many items had no reference, said when there were any."""
         return report_without_reference(self.without_reference, self.warn)
+
+
+def by_item(jobs: Iterator[SweepJob | Failed]) -> Iterator[list[SweepJob | Failed]]:
+    """The jobs of each item together (`ItemSource` yields them one item after another)."""
+    for _, group in groupby(jobs, key=item_id):
+        yield list(group)
+
+
+def item_id(job: SweepJob | Failed) -> str:
+    return (job.job if isinstance(job, Failed) else job).state.item.id
 
 
 def report_without_reference(count: int, warn: Callable[[str], None]) -> int:

@@ -32,6 +32,7 @@ class ModelStage:
         self.batch_size = max(1, batch_size)
         self.warn = warn
         self.device = "cpu"
+        self.seconds = 0.0  # the model's wall time so far
 
     def setup(self, device: str) -> None:
         """Load the model onto `device` (once per run, before the first batch)."""
@@ -41,7 +42,9 @@ class ModelStage:
     def predict(self, inputs: list[Any]) -> Predictions:
         start = time.perf_counter()
         values = self._predict(inputs)
-        return Predictions(values, (time.perf_counter() - start) / len(inputs))
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
+        return Predictions(values, seconds / len(inputs))
 
     def _predict(self, inputs: list[Any]) -> list[Any]:
         """Run the model, halving the batch size for the rest of the run on out-of-memory."""

@@ -1,6 +1,8 @@
 """Progress of a sweep, as rows done: a rich bar on stderr, or nothing.
 
-The engine calls `advance(rows)` inside a `with` block; `SweepProgress` is the do-nothing base.
+The engine calls `advance(rows)` inside a `with` block, and `stages(seconds)` with the time each
+stage has held the sweep up so far, so that the bar names the slowest one (where to look, or what
+to give more workers or a GPU); `SweepProgress` is the do-nothing base.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class SweepProgress:
     def advance(self, rows: int) -> None:
         return None
 
+    def stages(self, seconds: dict[str, float]) -> None:
+        return None
+
 
 class ProgressBar(SweepProgress):
     """A bar of rows done out of `total` (None: unknown), with speed, elapsed time and ETA."""
@@ -59,9 +64,10 @@ class ProgressBar(SweepProgress):
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
+            TextColumn("{task.fields[slowest]}"),
             console=console,
         )
-        self.bar = self.progress.add_task("sweep", total=total)
+        self.bar = self.progress.add_task("sweep", total=total, slowest="")
 
     def start(self) -> None:
         self.progress.start()
@@ -71,6 +77,18 @@ class ProgressBar(SweepProgress):
 
     def advance(self, rows: int) -> None:
         self.progress.advance(self.bar, rows)
+
+    def stages(self, seconds: dict[str, float]) -> None:
+        self.progress.update(self.bar, slowest=slowest_stage(seconds))
+
+
+def slowest_stage(seconds: dict[str, float]) -> str:
+    """'slowest: NAME (P%)' of the stages' seconds, or nothing before any has taken time."""
+    total = sum(seconds.values())
+    if total <= 0:
+        return ""
+    name = max(seconds, key=seconds.__getitem__)
+    return f"slowest: {name} ({100 * seconds[name] / total:.0f}%)"
 
 
 class _SpeedColumn(ProgressColumn):

@@ -25,10 +25,7 @@ def score_batch(
         if batch[i].job.setting.is_reference:
             batch[i].job.state.reference_prediction = predictions.values[i]
     compressed = [i for i in order if not batch[i].job.setting.is_reference]
-    values = metrics.compute(
-        [batch[i].job.state.item.data for i in compressed],
-        [batch[i].decoded for i in compressed],
-    )
+    values = metrics.compute([batch[i] for i in compressed])
     columns = dict(zip(compressed, values, strict=True))
     return [
         rows.ok(batch[i], predictions.values[i], predictions.seconds_per_item, columns.get(i, {}))

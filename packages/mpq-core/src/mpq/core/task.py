@@ -67,6 +67,9 @@ class Task(ABC):
     parameters: ClassVar[tuple[Param, ...]] = ()
     # Distributions whose versions change this task's numbers (recorded in each run's manifest).
     libraries: ClassVar[tuple[str, ...]] = ()
+    # False for a task whose `predict` ignores its inputs (`compress`): decoded items then stay
+    # in the codec workers unless a metric or the saving of decoded items needs them.
+    reads_decoded: ClassVar[bool] = True
 
     @classmethod
     def parse_options(cls, options: dict[str, Any]) -> dict[str, Any]:

@@ -139,3 +139,18 @@ class MeanAbsoluteError(Metric):
             float(np.abs(r.astype(np.int32) - d.astype(np.int32)).mean())
             for r, d in zip(references, decoded, strict=True)
         ]
+
+
+class BesideMeanAbsoluteError(MeanAbsoluteError):
+    """The same values, computed in the codec worker next to the decode."""
+
+    name = "mae-beside"
+    beside_codec = True
+
+
+# The `mpq` command (as `python -c SMALL_PARTS ARGS...`) with a part per 4 rows, so that a kill
+# lands between parts.
+SMALL_PARTS = (
+    "import sys; from mpq.core import sweep_writer; from mpq.core.cli import main;"
+    " sweep_writer.PART_ROWS = 4; sys.exit(main(sys.argv[1:]))"
+)

@@ -79,6 +79,7 @@ class PSNR(_ImageMetric):
 
     name = "psnr"
     higher_is_better = True
+    beside_codec = True
     input_range = (
         "uint8 RGB; MSE of the 0-255 integer values with peak 255, the same as [0, 1] floats with"
         " data_range=1 (identical images: inf)"
@@ -102,6 +103,7 @@ class _StructuralMetric(_ImageMetric):
     """
 
     higher_is_better = True
+    beside_codec = True
 
     def setup(self, device: str) -> None:
         # MPS has no float64; these metrics are cheap enough for the CPU.

@@ -1,0 +1,108 @@
+"""One item's settings coded in one place, the metrics that run beside the codec computed there.
+
+An item crosses into a codec worker once, with every setting it needs there, instead of once per
+setting; what comes back per setting is the codec result and the values of the metrics that run
+beside the decode (`Metric.beside_codec`: cheap CPU metrics such as PSNR or SI-SDR). The decoded
+item itself comes back only when the parent needs it (the model reads it, a deep metric runs on
+it, or it is saved): shipping it is what costs most for fast codecs. The decoded item's shape is
+checked here for the same reason, so a decoded item that never travels is still checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mpq.core.codec import Codec, CodecResult, Setting, apply_setting, redecode
+from mpq.core.errors import MpqError
+from mpq.core.metric import Metric
+from mpq.core.records import METRIC_PREFIX
+
+
+@dataclass
+class Coded:
+    """One setting's result; `metrics` holds the `metric.<name>` columns computed beside it,
+    `metric_errors` why any of them is NaN, `metric_s` the seconds they took."""
+
+    result: CodecResult
+    metrics: dict[str, float] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
+    metric_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SettingWork:
+    """A setting to code (or, with `cached`, a cached bitstream to decode again)."""
+
+    codec: type[Codec]
+    setting: Setting
+    cached: CodecResult | None = None
+
+
+def code_item(
+    data: Any, work: list[SettingWork], metrics: tuple[type[Metric], ...], keep_decoded: bool
+) -> list[Coded | str]:
+    """Each setting's `Coded`, or its error text; runs in a worker process or in the caller's."""
+    outcomes: list[Coded | str] = []
+    for entry in work:
+        try:
+            if entry.cached is not None:
+                result = redecode(entry.codec, entry.cached)
+            else:
+                result = apply_setting(entry.codec, entry.setting, data)
+        except Exception as error:
+            outcomes.append(describe(error))
+            continue
+        wrong_shape = shape_error(entry.setting.codec, data, result.decoded)
+        if wrong_shape is not None:
+            outcomes.append(wrong_shape)
+            continue
+        kept = result if keep_decoded else replace(result, decoded=None)
+        outcomes.append(Coded(kept, *beside(metrics, data, result.decoded)))
+    return outcomes
+
+
+def beside(
+    metrics: tuple[type[Metric], ...], reference: Any, decoded: Any
+) -> tuple[dict[str, float], dict[str, str], float]:
+    """The beside-codec metrics' columns of one pair, why any is NaN (undefined for it: too
+    small, say), and their seconds."""
+    values: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    start = time.perf_counter()
+    for cls in metrics:
+        column = f"{METRIC_PREFIX}{cls.name}"
+        try:
+            values[column] = float(_instance(cls).compute([reference], [decoded])[0])
+        except (MpqError, ValueError) as error:
+            values[column] = float("nan")
+            errors[cls.name] = str(error)
+    return values, errors, time.perf_counter() - start
+
+
+_metrics: dict[type[Metric], Metric] = {}
+
+
+def _instance(cls: type[Metric]) -> Metric:
+    """One instance per metric per process, set up on the CPU (these metrics run there)."""
+    if cls not in _metrics:
+        metric = cls()
+        metric.setup("cpu")
+        _metrics[cls] = metric
+    return _metrics[cls]
+
+
+def shape_error(codec: str, original: Any, decoded: Any) -> str | None:
+    """Why a decoded item cannot stand for its original (another shape), or None."""
+    expected, got = np.shape(original), np.shape(decoded)
+    if expected == got:
+        return None
+    return f"codec {codec!r} decoded shape {got}, original is {expected}"
+
+
+def describe(error: BaseException) -> str:
+    """An exception as a failed row's error text."""
+    return f"{type(error).__name__}: {error}"
