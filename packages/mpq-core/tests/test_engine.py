@@ -11,7 +11,7 @@ import pytest
 
 from mpq.core.codec import Setting, apply_setting, parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
-from mpq.core.errors import MpqError
+from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.store import RESULTS, read_results, read_run
 from mpq.core.task import Item
 from mpq.core.testing import SMALL_PARTS, MeanAbsoluteError, SyntheticCodec, SyntheticTask
@@ -488,3 +488,13 @@ def test_a_batching_codec_gets_model_batches_and_gives_the_same_rows(tmp_path, m
     for key, row in batched.items():
         assert {**row, "setting": None} == {**single[key], "setting": None}
     assert any(row["status"] == "failed" for row in batched.values())  # the too-bright items
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_cache_that_cannot_be_written_stops_the_sweep_saying_so(tmp_path, workers):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(RunStoreError, match="cannot write the bitstream cache"):
+        run_sweep(
+            SyntheticTask(items=3), tmp_path / "r", config(cache_dir=blocked, workers=workers)
+        )

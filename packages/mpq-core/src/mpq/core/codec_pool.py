@@ -27,6 +27,13 @@ PARENT_POLL_S = 0.5
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+def default_workers() -> int:
+    """One codec worker per usable core but one: that core reads items and runs the model and
+    the rows. On two cores one worker was as fast as two or none for JPEG on 256 px tiles
+    (benchmarks/sweep_floor.py), and one core gains nothing from a pool."""
+    return max(0, len(os.sched_getaffinity(0)) - 1)
+
+
 class WorkerPool:
     """A process pool started on the first submission; `reset` drops it (a broken one, say)."""
 

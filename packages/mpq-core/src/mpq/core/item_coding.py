@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Codec, CodecResult, Setting, apply_setting, redecode
 from mpq.core.errors import MpqError
 from mpq.core.metric import Metric
@@ -35,17 +37,25 @@ class Coded:
 
 @dataclass(frozen=True)
 class SettingWork:
-    """A setting to code (or, with `cached`, a cached bitstream to decode again)."""
+    """A setting to code (or, with `cached`, a cached bitstream to decode again); a new result
+    is stored under `cache_key` in the cache where it was coded, in parallel with the others."""
 
     codec: type[Codec]
     setting: Setting
     cached: CodecResult | None = None
+    cache_key: str | None = None
 
 
 def code_item(
-    data: Any, work: list[SettingWork], metrics: tuple[type[Metric], ...], keep_decoded: bool
+    data: Any,
+    work: list[SettingWork],
+    metrics: tuple[type[Metric], ...],
+    keep_decoded: bool,
+    cache_root: Path | None = None,
 ) -> list[Coded | str]:
-    """Each setting's `Coded`, or its error text; runs in a worker process or in the caller's."""
+    """Each setting's `Coded`, or its error text; runs in a worker process or in the caller's.
+
+    A cache that cannot be written raises its RunStoreError: the sweep stops, its rows intact."""
     outcomes: list[Coded | str] = []
     for entry in work:
         try:
@@ -61,6 +71,8 @@ def code_item(
             outcomes.append(wrong_shape)
             continue
         kept = result if keep_decoded else replace(result, decoded=None)
+        if cache_root is not None and entry.cache_key is not None and entry.cached is None:
+            _cache(cache_root).put(entry.cache_key, kept)
         outcomes.append(Coded(kept, *beside(metrics, data, result.decoded)))
     return outcomes
 
@@ -84,6 +96,13 @@ def beside(
 
 
 _metrics: dict[type[Metric], Metric] = {}
+_caches: dict[Path, BitstreamCache] = {}
+
+
+def _cache(root: Path) -> BitstreamCache:
+    if root not in _caches:
+        _caches[root] = BitstreamCache(root)
+    return _caches[root]
 
 
 def _instance(cls: type[Metric]) -> Metric:

@@ -25,6 +25,7 @@ from typing import Any
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Codec, CodecResult, apply_setting_batch
 from mpq.core.codec_pool import WorkerPool
+from mpq.core.errors import RunStoreError
 from mpq.core.item_coding import Coded, SettingWork, code_item, describe, shape_error
 from mpq.core.metric import Metric
 from mpq.core.sweep_items import Failed, SweepJob
@@ -168,10 +169,16 @@ class CodecStage:
     def _work(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> tuple:
         """`code_item`'s arguments for jobs of one item."""
         work = [
-            SettingWork(self.classes[job.setting.codec], job.setting, hit)
+            SettingWork(
+                self.classes[job.setting.codec],
+                job.setting,
+                hit,
+                None if self.cache is None else self._cache_key(job),
+            )
             for job, hit in zip(jobs, cached, strict=True)
         ]
-        return jobs[0].state.item.data, work, self.beside, self.keep_decoded
+        root = None if self.cache is None else self.cache.root
+        return jobs[0].state.item.data, work, self.beside, self.keep_decoded, root
 
     def _in_process(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
         return self._outcomes(jobs, cached, code_item(*self._work(jobs, cached)))
@@ -183,8 +190,8 @@ class CodecStage:
         for job, hit, entry in zip(jobs, cached, coded, strict=True):
             if isinstance(entry, str):
                 outcomes.append(Failed(job, entry))
-            else:
-                outcomes.append(self._accept(job, entry.result, hit is not None, entry))
+            else:  # cached where it was coded
+                outcomes.append(self._accept(job, entry.result, hit is not None, entry, True))
         return outcomes
 
     def collect(self, block: bool) -> list[Outcome]:
@@ -203,6 +210,8 @@ class CodecStage:
                 coded = future.result()
             except BrokenProcessPool:
                 broken += jobs
+            except RunStoreError:  # the cache cannot be written: stop, the rows are stored
+                raise
             except Exception as error:
                 outcomes += [Failed(job, describe(error)) for job in jobs]
             else:
@@ -230,13 +239,18 @@ class CodecStage:
         return outcomes
 
     def _accept(
-        self, job: SweepJob, result: CodecResult, cache_hit: bool, coded: Coded | None = None
+        self,
+        job: SweepJob,
+        result: CodecResult,
+        cache_hit: bool,
+        coded: Coded | None = None,
+        stored: bool = False,
     ) -> Outcome:
         if result.decoded is not None:
             wrong_shape = shape_error(job.setting.codec, job.state.item.data, result.decoded)
             if wrong_shape is not None:
                 return Failed(job, wrong_shape)
-        if self.cache is not None and not cache_hit:
+        if self.cache is not None and not cache_hit and not stored:
             self.cache.put(self._cache_key(job), result)
         if self.on_decoded is not None:
             self.on_decoded(job.state.item.id, job.setting.id, result.decoded)
