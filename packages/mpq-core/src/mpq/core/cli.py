@@ -66,7 +66,7 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=0),
             default=None,
             help="Codec worker processes (0: encode in this process, no overlap). Default: one per"
-            " usable core but one, which runs the model (so 0 on one core, 1 on two); local"
+            " usable core, one fewer when a model runs (`run`), none on a single core; local"
             " backend only: on Ray every CPU of the cluster codes.",
         ),
         click.option(
@@ -141,7 +141,6 @@ def sweep_config(
 ) -> SweepConfig:
     """Turn `sweep_options` values into a SweepConfig (codec specs parsed and validated now)."""
     from mpq.core.codec import parse_codec_spec
-    from mpq.core.codec_pool import default_workers
     from mpq.core.engine import SweepConfig
 
     if options["out"] is None:
@@ -150,7 +149,7 @@ def sweep_config(
     return SweepConfig(
         settings=settings,
         metrics=list(options["metrics"]),
-        workers=default_workers() if options["workers"] is None else options["workers"],
+        workers=options["workers"],
         batch_size=options["batch_size"],
         device=options["device"],
         amp=options["amp"],

@@ -27,11 +27,13 @@ PARENT_POLL_S = 0.5
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def default_workers() -> int:
-    """One codec worker per usable core but one: that core reads items and runs the model and
-    the rows. On two cores one worker was as fast as two or none for JPEG on 256 px tiles
-    (benchmarks/sweep_floor.py), and one core gains nothing from a pool."""
-    return max(0, len(os.sched_getaffinity(0)) - 1)
+def default_workers(model_runs: bool) -> int:
+    """One codec worker per usable core, but one fewer when a model runs in the parent (it
+    needs that core); none on one core, where a pool cannot win. Without a model the parent
+    only reads items and writes rows, while the workers code and compute the metrics beside
+    the codec, the bulk of such a sweep (benchmarks/sweep_floor.py)."""
+    cores = len(os.sched_getaffinity(0))
+    return 0 if cores <= 1 else cores - 1 if model_runs else cores
 
 
 class WorkerPool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from rich.console import Console
 
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Setting
+from mpq.core.codec_pool import default_workers
 from mpq.core.device import leave_cores_to_workers, resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.paths import DEFAULT_CACHE_DIR
@@ -50,7 +51,7 @@ class SweepConfig:
 
     settings: list[Setting]
     metrics: list[str] = field(default_factory=list)
-    workers: int = 0
+    workers: int | None = 0  # None: `default_workers` for the task
     batch_size: int = 16
     device: str = "auto"
     amp: bool = False
@@ -83,6 +84,8 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
     """Run (or resume) a sweep of `task` into the run directory `out`."""
     start = time.perf_counter()
     executor = _executor(config.backend)
+    if config.workers is None:
+        config = replace(config, workers=default_workers(task.reads_decoded))
     out = Path(out)
     plan = SweepPlan.of(task, config.settings, config.metrics)
     task_config = task.describe()
