@@ -505,6 +505,7 @@ def test_default_workers_leave_a_core_to_a_model_and_none_run_on_one_core(monkey
 
     monkeypatch.setattr(codec_pool.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
     assert (codec_pool.default_workers(True), codec_pool.default_workers(False)) == (3, 4)
+    assert (codec_pool.default_workers(False, 2), codec_pool.default_workers(False, 1)) == (2, 0)
     monkeypatch.setattr(codec_pool.os, "sched_getaffinity", lambda pid: {0})
     assert (codec_pool.default_workers(True), codec_pool.default_workers(False)) == (0, 0)
 
@@ -513,4 +514,4 @@ def test_unset_workers_are_resolved_for_the_task_and_recorded(tmp_path):
     from mpq.core.codec_pool import default_workers
 
     run_sweep(SyntheticTask(items=2), tmp_path / "r", config(workers=None))
-    assert read_run(tmp_path / "r")[0]["workers"] == default_workers(True)
+    assert read_run(tmp_path / "r")[0]["workers"] == default_workers(True, 2)

@@ -27,13 +27,18 @@ PARENT_POLL_S = 0.5
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def default_workers(model_runs: bool) -> int:
+def default_workers(model_runs: bool, items: int | None = None) -> int:
     """One codec worker per usable core, but one fewer when a model runs in the parent (it
     needs that core); none on one core, where a pool cannot win. Without a model the parent
     only reads items and writes rows, while the workers code and compute the metrics beside
-    the codec, the bulk of such a sweep (benchmarks/sweep_floor.py)."""
+    the codec, the bulk of such a sweep (benchmarks/sweep_floor.py). An item's settings are
+    coded by one worker, so there are never more workers than items, and none for one item:
+    starting a worker would only add its start-up."""
     cores = len(os.sched_getaffinity(0))
-    return 0 if cores <= 1 else cores - 1 if model_runs else cores
+    workers = 0 if cores <= 1 else cores - 1 if model_runs else cores
+    if items is not None:
+        workers = 0 if items <= 1 else min(workers, items)
+    return workers
 
 
 class WorkerPool:

@@ -85,7 +85,10 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
     start = time.perf_counter()
     executor = _executor(config.backend)
     if config.workers is None:
-        config = replace(config, workers=default_workers(task.reads_decoded))
+        items = task.count()
+        if items is not None and config.limit is not None:
+            items = min(items, config.limit)
+        config = replace(config, workers=default_workers(task.reads_decoded, items))
     out = Path(out)
     plan = SweepPlan.of(task, config.settings, config.metrics)
     task_config = task.describe()
