@@ -40,9 +40,10 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "codecs",
             multiple=True,
             metavar="SPEC",
-            help="Codec setting(s), repeatable: NAME[:PARAM=V1,V2...][:bpp=T] e.g."
-            " 'jpeg:quality=5,10' or 'webp:bpp=0.15' (a rate target). Own codecs:"
-            " 'python:module:Class:quality=3'.",
+            help="Codec setting(s), repeatable: NAME[:PARAM=V1,V2...][:bpp=T|:kbps=T], e.g."
+            " 'jpeg:quality=5,10' or 'mp3:bitrate=16000' (codec parameters), 'webp:bpp=0.15'"
+            " or 'opus:kbps=6' (a rate target: the codec's rate knob is searched per item for"
+            " the closest rate not above T). Own codecs: 'python:module:Class:quality=3'.",
         ),
         click.option(
             "--metric",
