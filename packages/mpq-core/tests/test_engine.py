@@ -500,18 +500,17 @@ def test_a_cache_that_cannot_be_written_stops_the_sweep_saying_so(tmp_path, work
         )
 
 
-def test_default_workers_leave_a_core_to_a_model_and_none_run_on_one_core(monkeypatch):
+def test_default_workers_one_per_core_no_more_than_items_and_none_on_one_core(monkeypatch):
     from mpq.core import codec_pool
 
     monkeypatch.setattr(codec_pool.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    assert (codec_pool.default_workers(True), codec_pool.default_workers(False)) == (3, 4)
-    assert (codec_pool.default_workers(False, 2), codec_pool.default_workers(False, 1)) == (2, 0)
+    assert [codec_pool.default_workers(n) for n in (None, 9, 2, 1)] == [4, 4, 2, 0]
     monkeypatch.setattr(codec_pool.os, "sched_getaffinity", lambda pid: {0})
-    assert (codec_pool.default_workers(True), codec_pool.default_workers(False)) == (0, 0)
+    assert codec_pool.default_workers() == 0
 
 
 def test_unset_workers_are_resolved_for_the_task_and_recorded(tmp_path):
     from mpq.core.codec_pool import default_workers
 
     run_sweep(SyntheticTask(items=2), tmp_path / "r", config(workers=None))
-    assert read_run(tmp_path / "r")[0]["workers"] == default_workers(True, 2)
+    assert read_run(tmp_path / "r")[0]["workers"] == default_workers(2)

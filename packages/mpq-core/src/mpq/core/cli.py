@@ -67,7 +67,7 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.IntRange(min=0),
             default=None,
             help="Codec worker processes (0: encode in this process, no overlap). Default: one per"
-            " usable core, one fewer when a model runs (`run`), none on a single core; local"
+            " usable core, no more than items, none for one item or on a single core; local"
             " backend only: on Ray every CPU of the cluster codes.",
         ),
         click.option(

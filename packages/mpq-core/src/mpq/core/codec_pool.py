@@ -27,15 +27,15 @@ PARENT_POLL_S = 0.5
 WORKER_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def default_workers(model_runs: bool, items: int | None = None) -> int:
-    """One codec worker per usable core, but one fewer when a model runs in the parent (it
-    needs that core); none on one core, where a pool cannot win. Without a model the parent
-    only reads items and writes rows, while the workers code and compute the metrics beside
-    the codec, the bulk of such a sweep (benchmarks/sweep_floor.py). An item's settings are
+def default_workers(items: int | None = None) -> int:
+    """One codec worker per usable core; none on one core, where a pool cannot win. The workers
+    code and compute the metrics beside the codec, the bulk of most sweeps: one worker fewer,
+    to leave the model a core, made the image demo 1.5x slower on two cores, and halved the
+    speed of a compress sweep with MS-SSIM (benchmarks/sweep_floor.py). An item's settings are
     coded by one worker, so there are never more workers than items, and none for one item:
     starting a worker would only add its start-up."""
     cores = len(os.sched_getaffinity(0))
-    workers = 0 if cores <= 1 else cores - 1 if model_runs else cores
+    workers = 0 if cores <= 1 else cores
     if items is not None:
         workers = 0 if items <= 1 else min(workers, items)
     return workers

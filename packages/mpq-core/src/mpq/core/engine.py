@@ -88,7 +88,7 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
         items = task.count()
         if items is not None and config.limit is not None:
             items = min(items, config.limit)
-        config = replace(config, workers=default_workers(task.reads_decoded, items))
+        config = replace(config, workers=default_workers(items))
     out = Path(out)
     plan = SweepPlan.of(task, config.settings, config.metrics)
     task_config = task.describe()
