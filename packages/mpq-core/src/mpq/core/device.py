@@ -7,7 +7,6 @@ Without torch the only device is the CPU and mixed precision is off.
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import sys
 from collections.abc import Iterator
@@ -31,16 +30,6 @@ def seed_all(seed: int) -> None:
     torch = _torch()
     if torch is not None:
         torch.manual_seed(seed)
-
-
-def leave_cores_to_workers(workers: int) -> None:
-    """Give torch's intra-op threads (the model, deep metrics) the cores the codec workers leave
-    free, at least one; threads fighting the workers for cores slow both. An explicit
-    OMP_NUM_THREADS is left as the user set it."""
-    torch = _torch()
-    if torch is None or workers <= 0 or "OMP_NUM_THREADS" in os.environ:
-        return
-    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) - workers))
 
 
 def resolve_device(requested: str) -> str:

@@ -28,7 +28,7 @@ from rich.console import Console
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Setting
 from mpq.core.codec_pool import default_workers
-from mpq.core.device import leave_cores_to_workers, resolve_device, seed_all
+from mpq.core.device import resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.core.records import environment
@@ -199,7 +199,6 @@ class _LocalSweep:
         self.store.update_manifest(device=device)
         self.model.setup(device)
         self.metrics.setup(device)
-        leave_cores_to_workers(self.config.workers)
         seed_all(self.config.seed)
         while True:
             started = time.perf_counter()
