@@ -86,13 +86,19 @@ def beside(
     errors: dict[str, str] = {}
     start = time.perf_counter()
     for cls in metrics:
-        column = f"{METRIC_PREFIX}{cls.name}"
-        try:
-            values[column] = float(_instance(cls).compute([reference], [decoded])[0])
-        except (MpqError, ValueError) as error:
-            values[column] = float("nan")
-            errors[cls.name] = str(error)
+        value, error = one_value(_instance(cls), reference, decoded)
+        values[f"{METRIC_PREFIX}{cls.name}"] = value
+        if error is not None:
+            errors[cls.name] = error
     return values, errors, time.perf_counter() - start
+
+
+def one_value(metric: Metric, reference: Any, decoded: Any) -> tuple[float, str | None]:
+    """`metric` of one pair, or NaN and why where it is undefined for it (too small, say)."""
+    try:
+        return float(metric.compute([reference], [decoded])[0]), None
+    except (MpqError, ValueError) as error:
+        return float("nan"), str(error)
 
 
 _metrics: dict[type[Metric], Metric] = {}

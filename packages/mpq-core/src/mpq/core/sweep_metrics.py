@@ -18,6 +18,7 @@ from typing import Any
 
 from mpq.core.device import is_out_of_memory, release_memory
 from mpq.core.errors import MpqError
+from mpq.core.item_coding import one_value
 from mpq.core.metric import Metric
 from mpq.core.records import METRIC_PREFIX
 from mpq.core.sweep_codec import Decoded
@@ -88,11 +89,10 @@ class MetricStage:
             return self._values(metric, references, decoded)
 
     def _one_value(self, metric: Metric, reference: Any, decoded: Any) -> float:
-        try:
-            return metric.compute([reference], [decoded])[0]
-        except (MpqError, ValueError) as error:
-            self._say_undefined(metric.name, str(error))
-            return float("nan")
+        value, error = one_value(metric, reference, decoded)
+        if error is not None:
+            self._say_undefined(metric.name, error)
+        return value
 
     def _say_undefined(self, name: str, error: str) -> None:
         """A metric undefined for some items (too small, say) is NaN there, said once."""
