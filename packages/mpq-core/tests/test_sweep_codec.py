@@ -1,4 +1,6 @@
+import math
 import textwrap
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -87,6 +89,46 @@ def test_an_items_settings_make_one_trip_to_the_pool():
         stage.close()
     assert [o.job.setting for o in outcomes] == settings
     assert len({o.result.bitstream.payload for o in outcomes}) == 3
+
+
+class CountingError(BesideMeanAbsoluteError):
+    """Records the size of every call; refuses a call holding a pair whose decoded mean is
+    above `refuse_above`, as a metric refuses an item too small for it."""
+
+    calls: ClassVar[list[int]] = []
+    refuse_above = 255.0
+
+    def compute(self, references, decoded):
+        type(self).calls.append(len(decoded))
+        if any(d.mean() > self.refuse_above for d in decoded):
+            raise ValueError("too bright for this metric")
+        return super().compute(references, decoded)
+
+
+def test_an_items_settings_are_measured_together_and_pair_by_pair_where_refused(monkeypatch):
+    settings = [Setting(SYN, (("quality", q),)) for q in (5, 50, 90)]
+    [state] = {job.state.item.id: job.state for job in jobs(LOW, 1)}.values()
+    item_jobs = [SweepJob(state, s) for s in settings]
+    monkeypatch.setattr(CountingError, "calls", [])
+    stage = CodecStage({SYN: SyntheticCodec}, 0, beside=(CountingError,))
+    together = stage.start(item_jobs)
+    assert CountingError.calls == [3]  # one call for the item's three settings
+    expected = [
+        np.abs(state.item.data.astype(int) - o.decoded.astype(int)).mean() for o in together
+    ]
+    assert [o.metrics["metric.mae-beside"] for o in together] == pytest.approx(expected)
+    assert sum(o.metric_s for o in together) > 0
+    brightest = max(o.decoded.mean() for o in together)
+    monkeypatch.setattr(CountingError, "calls", [])
+    monkeypatch.setattr(CountingError, "refuse_above", brightest - 1e-9)
+    apart = CodecStage({SYN: SyntheticCodec}, 0, beside=(CountingError,)).start(item_jobs)
+    assert CountingError.calls == [3, 1, 1, 1]
+    values = [o.metrics["metric.mae-beside"] for o in apart]
+    refused = [i for i, value in enumerate(values) if math.isnan(value)]
+    assert refused == [int(np.argmax([o.decoded.mean() for o in together]))]
+    assert apart[refused[0]].metric_errors == {"mae-beside": "too bright for this metric"}
+    del values[refused[0]], expected[refused[0]]
+    assert values == pytest.approx(expected)
 
 
 DYING = '''

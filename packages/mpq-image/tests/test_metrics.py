@@ -281,6 +281,17 @@ def test_separable_ssim_equals_piqs_full_window(image):
         assert MSSSIM().compute(references, decoded) == pytest.approx(expected_ms_ssim, abs=1e-12)
 
 
+@pytest.mark.parametrize("metric", [SSIM(), MSSSIM()], ids=["ssim", "ms-ssim"])
+def test_pairs_sharing_a_reference_equal_pairs_computed_alone(metric):
+    """An item's settings share one reference array: its statistics are computed once for all."""
+    other = CHELSEA_MIXED[:192, :256].copy()
+    references = [CAT, other, CAT, CAT.copy()]
+    decoded = [jpeg(CAT, 10), jpeg(other, 30), jpeg(CAT, 60), jpeg(CAT, 90)]
+    alone = [metric.compute([r], [d])[0] for r, d in zip(references, decoded, strict=True)]
+    assert metric.compute(references, decoded) == pytest.approx(alone, rel=0, abs=1e-15)
+    assert alone[0] < alone[2] < alone[3]
+
+
 @pytest.mark.parametrize("pixels", [1, 1000, 10**9])
 def test_ssim_does_not_depend_on_the_cpu_strip_size(pixels, monkeypatch):
     """Row by row, a few rows or planes at a time, or the whole batch at once (as on a GPU)."""

@@ -55,8 +55,11 @@ def code_item(
 ) -> list[Coded | str]:
     """Each setting's `Coded`, or its error text; runs in a worker process or in the caller's.
 
+    The metrics run once over all of the item's decoded settings, so one that shares work between
+    pairs of one reference (SSIM's local statistics of the original, say) does it once.
     A cache that cannot be written raises its RunStoreError: the sweep stops, its rows intact."""
-    outcomes: list[Coded | str] = []
+    outcomes: list[CodecResult | str] = []
+    decoded: list[Any] = []
     for entry in work:
         try:
             if entry.cached is not None:
@@ -73,24 +76,42 @@ def code_item(
         kept = result if keep_decoded else replace(result, decoded=None)
         if cache_root is not None and entry.cache_key is not None and entry.cached is None:
             _cache(cache_root).put(entry.cache_key, kept)
-        outcomes.append(Coded(kept, *beside(metrics, data, result.decoded)))
-    return outcomes
+        outcomes.append(kept)
+        decoded.append(result.decoded)
+    columns = iter(beside(metrics, data, decoded))
+    return [o if isinstance(o, str) else Coded(o, *next(columns)) for o in outcomes]
 
 
 def beside(
-    metrics: tuple[type[Metric], ...], reference: Any, decoded: Any
-) -> tuple[dict[str, float], dict[str, str], float]:
-    """The beside-codec metrics' columns of one pair, why any is NaN (undefined for it: too
-    small, say), and their seconds."""
-    values: dict[str, float] = {}
-    errors: dict[str, str] = {}
-    start = time.perf_counter()
+    metrics: tuple[type[Metric], ...], reference: Any, decoded: list[Any]
+) -> list[tuple[dict[str, float], dict[str, str], float]]:
+    """For each decoded version of `reference`: the beside-codec metrics' columns, why any is
+    NaN (undefined for it: too small, say), and its share of their seconds."""
+    columns: list[tuple[dict[str, float], dict[str, str], float]] = [({}, {}, 0.0) for _ in decoded]
+    if not decoded:
+        return columns
+    seconds = 0.0
     for cls in metrics:
-        value, error = one_value(_instance(cls), reference, decoded)
-        values[f"{METRIC_PREFIX}{cls.name}"] = value
-        if error is not None:
-            errors[cls.name] = error
-    return values, errors, time.perf_counter() - start
+        start = time.perf_counter()
+        outcomes = pair_values(_instance(cls), [reference] * len(decoded), decoded)
+        seconds += time.perf_counter() - start
+        for (values, errors, _), (value, error) in zip(columns, outcomes, strict=True):
+            values[f"{METRIC_PREFIX}{cls.name}"] = value
+            if error is not None:
+                errors[cls.name] = error
+    share = seconds / len(decoded)
+    return [(values, errors, share) for values, errors, _ in columns]
+
+
+def pair_values(
+    metric: Metric, references: list[Any], decoded: list[Any]
+) -> list[tuple[float, str | None]]:
+    """`metric` of each pair, computed together; where it refuses them together (an item too
+    small for it, say), pair by pair, NaN and why for the pairs it is undefined for."""
+    try:
+        return [(float(value), None) for value in metric.compute(references, decoded)]
+    except (MpqError, ValueError):
+        return [one_value(metric, r, d) for r, d in zip(references, decoded, strict=True)]
 
 
 def one_value(metric: Metric, reference: Any, decoded: Any) -> tuple[float, str | None]:

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mpq.core.device import is_out_of_memory, release_memory
-from mpq.core.errors import MpqError
-from mpq.core.item_coding import one_value
+from mpq.core.item_coding import pair_values
 from mpq.core.metric import Metric
 from mpq.core.records import METRIC_PREFIX
 from mpq.core.sweep_codec import Decoded
@@ -73,9 +72,7 @@ class MetricStage:
 
     def _batch(self, metric: Metric, references: list[Any], decoded: list[Any]) -> list[float]:
         try:
-            return list(metric.compute(references, decoded))
-        except (MpqError, ValueError):
-            return [self._one_value(metric, r, d) for r, d in zip(references, decoded, strict=True)]
+            outcomes = pair_values(metric, references, decoded)
         except Exception as error:
             if not is_out_of_memory(error) or len(references) == 1:
                 raise
@@ -87,12 +84,10 @@ class MetricStage:
                 f" with {self.batch_sizes[metric.name]}."
             )
             return self._values(metric, references, decoded)
-
-    def _one_value(self, metric: Metric, reference: Any, decoded: Any) -> float:
-        value, error = one_value(metric, reference, decoded)
-        if error is not None:
-            self._say_undefined(metric.name, error)
-        return value
+        for _, error in outcomes:
+            if error is not None:
+                self._say_undefined(metric.name, error)
+        return [value for value, _ in outcomes]
 
     def _say_undefined(self, name: str, error: str) -> None:
         """A metric undefined for some items (too small, say) is NaN there, said once."""
