@@ -445,6 +445,73 @@ def test_any_loader_exception_is_a_failed_row_and_the_sweep_goes_on(tmp_path):
     assert rows[("img00002", f"{SYN}:quality=5")]["status"] == "ok"
 
 
+def file_items(folder, names=("img00000", "img00001", "img00002")):
+    from mpq.core.files import FileItems
+    from mpq.core.testing import load_synthetic_file
+
+    folder.mkdir(exist_ok=True)
+    return FileItems("image", [folder], [folder / n for n in names], load_synthetic_file)
+
+
+def readers(folder):
+    """{file name: {pid: reads}} from load_synthetic_file's markers."""
+    found = {}
+    for marker in folder.glob("*.read-by-*"):
+        name, pid = marker.name.split(".read-by-")
+        found.setdefault(name, {})[int(pid)] = len(marker.read_text().splitlines())
+    return found
+
+
+def sorted_rows(run):
+    rows = read_results(run).to_pylist()
+    return sorted(rows, key=lambda r: (Path(r["item_id"]).name, r["setting"]))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_files_are_read_hashed_and_cached_where_they_are_coded(tmp_path, workers):
+    """With only metrics beside the codec nothing here needs a file's pixels: the worker reads
+    each file once and looks its settings up in the cache itself; keys agree with a sweep that
+    reads files here (a deep metric needs the decoded images back)."""
+    cache = tmp_path / "cache"
+    beside = config(metrics=[BESIDE], workers=workers, cache_dir=cache)
+    run_sweep(file_items(tmp_path / "a"), tmp_path / "a-run", beside)
+    read = readers(tmp_path / "a")
+    assert set(read) == {"img00000", "img00001", "img00002"}
+    assert all(list(pids.values()) == [1] for pids in read.values())
+    assert all((os.getpid() in pids) == (workers == 0) for pids in read.values())
+    here = config(metrics=[MAE, BESIDE], workers=workers, cache_dir=cache)
+    run_sweep(file_items(tmp_path / "b"), tmp_path / "b-run", here)
+    assert all(list(pids) == [os.getpid()] for pids in readers(tmp_path / "b").values())
+    first, again = (sorted_rows(tmp_path / f"{r}-run") for r in "ab")
+    assert [r["cache_hit"] for r in first] == [
+        None if r["setting"] == "none" else False for r in first
+    ]
+    assert [r["cache_hit"] for r in again] == [
+        None if r["setting"] == "none" else True for r in again
+    ]
+    for cold, warm in zip(first, again, strict=True):
+        assert (cold["setting"], cold["bytes"]) == (warm["setting"], warm["bytes"])
+        assert cold["metric.mae-beside"] == warm["metric.mae"] == warm["metric.mae-beside"]
+    run_sweep(file_items(tmp_path / "a"), tmp_path / "c-run", beside)
+    assert {r["cache_hit"] for r in read_results(tmp_path / "c-run").to_pylist()} == {None, True}
+
+
+def test_a_file_unreadable_where_it_is_coded_fails_all_its_rows(tmp_path):
+    items = file_items(tmp_path / "in", ("img00000", "img00001-broken"))
+    run_sweep(items, tmp_path / "run", config(metrics=[BESIDE], workers=1))
+    rows = {
+        (Path(r["item_id"]).name, r["setting"]): r
+        for r in read_results(tmp_path / "run").to_pylist()
+    }
+    assert len(rows) == 6
+    broken = [r for (name, _), r in rows.items() if name.endswith("broken")]
+    assert {r["status"] for r in broken} == {"failed"}
+    assert {r["error"] for r in broken} == {
+        f"OSError: cannot identify image file {str(tmp_path / 'in' / 'img00001-broken')!r}"
+    }
+    assert {r["status"] for (name, _), r in rows.items() if name == "img00000"} == {"ok"}
+
+
 def test_the_manifest_records_the_libraries_plugins_declare(tmp_path, monkeypatch):
     from mpq.core.store import read_manifest
     from mpq.core.testing import SyntheticCodec

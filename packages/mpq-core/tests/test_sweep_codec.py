@@ -9,7 +9,12 @@ from mpq.core.cache import BitstreamCache
 from mpq.core.codec import REFERENCE_SETTING, Setting
 from mpq.core.sweep_codec import WORKER_DIED, CodecStage, Decoded, Failed
 from mpq.core.sweep_items import ItemState, SweepJob
-from mpq.core.testing import BesideMeanAbsoluteError, SyntheticCodec, SyntheticTask
+from mpq.core.testing import (
+    BesideMeanAbsoluteError,
+    SyntheticCodec,
+    SyntheticTask,
+    heavy_imports_of,
+)
 
 SYN = SyntheticCodec.name
 LOW = Setting(SYN, (("quality", 5),))
@@ -181,3 +186,8 @@ def test_a_dead_worker_is_retried_once_in_a_fresh_pool(tmp_path, dying_codec):
     always = run_in_pool(CodecStage({SYN: dying_codec}, 1), jobs(Setting(SYN)))
     assert [(type(o), o.error) for o in always] == [(Failed, WORKER_DIED)] * 3
     assert all(o.job.attempts == 1 for o in always)
+
+
+def test_a_codec_worker_loads_no_table_or_model_library():
+    """What a worker imports to code an item: numpy, not pyarrow, pandas or torch."""
+    assert heavy_imports_of("mpq.core.item_coding") == ["numpy"]

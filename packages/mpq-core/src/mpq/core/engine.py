@@ -30,6 +30,7 @@ from mpq.core.codec import Setting
 from mpq.core.codec_pool import default_workers
 from mpq.core.device import resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
+from mpq.core.files import FileItems
 from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.core.records import environment
 from mpq.core.store import RunStore, stored_keys
@@ -147,6 +148,8 @@ class _LocalSweep:
         cache = BitstreamCache(config.cache_dir) if config.cache_dir else None
         on_decoded = None if config.on_decoded is None else _saving(config.on_decoded, store.path)
         self.codec = CodecStage.of(plan, task, config.workers, cache, on_decoded)
+        if isinstance(task, FileItems):
+            task.defer = self.codec.reads_files
         self.model = ModelStage(task, config.amp, config.batch_size, self.warn)
         self.metrics = MetricStage(plan.metrics, self.warn)
         self.ready: deque[Decoded] = deque()

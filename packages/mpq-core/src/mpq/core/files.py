@@ -3,11 +3,17 @@
 It has no task score; every row still carries the exact rate and the similarity metrics asked
 for, and the uncompressed reference row records that the file was readable. A file that cannot
 be read becomes a failed row with the loader's error, whatever the error is.
+
+With `defer`, files are not read here but where they are coded (`UnreadFile`): the sweep sets it
+when nothing in its own process needs an item's content (no model, no deep metric, nothing
+saved), so that a file is read, coded and measured in one codec worker and its pixels or
+samples never cross a process boundary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,10 +21,30 @@ from mpq.core.errors import MpqError
 from mpq.core.task import Item, Score, Task
 
 
+@dataclass(frozen=True)
+class UnreadFile:
+    """A file item's data before it is read; small to send to a codec worker, which reads it."""
+
+    path: Path
+    load: Callable[[Path], Any]
+
+    def read(self) -> Any:
+        return self.load(self.path)
+
+
+def load_error(error: Exception) -> str:
+    """A loader's error as a failed row's text: an MpqError says itself; anything else (a
+    loader's bug or odd input, which fails that item only) is named by its type."""
+    if isinstance(error, MpqError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 class FileItems(Task):
     name = "compress"
     scores: ClassVar[dict[str, Score]] = {}
     reads_decoded = False
+    defer = False  # yield UnreadFile items, read where they are coded
 
     def __init__(
         self,
@@ -47,12 +73,13 @@ class FileItems(Task):
 
     def items(self) -> Iterator[Item]:
         for path in self.files:
+            if self.defer:
+                yield Item(str(path), UnreadFile(path, self.load))
+                continue
             try:
                 data = self.load(path)
-            except MpqError as error:
-                yield Item(str(path), error=str(error))
-            except Exception as error:  # a loader's bug or odd input fails this item only
-                yield Item(str(path), error=f"{type(error).__name__}: {error}")
+            except Exception as error:
+                yield Item(str(path), error=load_error(error))
             else:
                 yield Item(str(path), data)
 

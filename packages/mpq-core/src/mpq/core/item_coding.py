@@ -6,6 +6,9 @@ beside the decode (`Metric.beside_codec`: cheap CPU metrics such as PSNR or SI-S
 item itself comes back only when the parent needs it (the model reads it, a deep metric runs on
 it, or it is saved): shipping it is what costs most for fast codecs. The decoded item's shape is
 checked here for the same reason, so a decoded item that never travels is still checked.
+An unread file (`files.UnreadFile`) is read here too, hashed and looked up in the bitstream
+cache: then nothing of its content crosses at all, and its reference setting only says whether
+it could be read.
 """
 
 from __future__ import annotations
@@ -20,16 +23,19 @@ import numpy as np
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Codec, CodecResult, Setting, apply_setting, redecode
 from mpq.core.errors import MpqError
-from mpq.core.metric import Metric
-from mpq.core.records import METRIC_PREFIX
+from mpq.core.files import UnreadFile, load_error
+from mpq.core.hashing import content_hash
+from mpq.core.metric import METRIC_PREFIX, Metric
 
 
 @dataclass
 class Coded:
-    """One setting's result; `metrics` holds the `metric.<name>` columns computed beside it,
-    `metric_errors` why any of them is NaN, `metric_s` the seconds they took."""
+    """One setting's result (None for the reference: the item could be read); `cache_hit` says
+    whether it came from the cache; `metrics` holds the `metric.<name>` columns computed beside
+    it, `metric_errors` why any of them is NaN, `metric_s` the seconds they took."""
 
-    result: CodecResult
+    result: CodecResult | None
+    cache_hit: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     metric_errors: dict[str, str] = field(default_factory=dict)
     metric_s: float = 0.0
@@ -38,9 +44,10 @@ class Coded:
 @dataclass(frozen=True)
 class SettingWork:
     """A setting to code (or, with `cached`, a cached bitstream to decode again); a new result
-    is stored under `cache_key` in the cache where it was coded, in parallel with the others."""
+    is stored under `cache_key` in the cache where it was coded, in parallel with the others.
+    `codec` is None for the reference setting."""
 
-    codec: type[Codec]
+    codec: type[Codec] | None
     setting: Setting
     cached: CodecResult | None = None
     cache_key: str | None = None
@@ -58,14 +65,26 @@ def code_item(
     The metrics run once over all of the item's decoded settings, so one that shares work between
     pairs of one reference (SSIM's local statistics of the original, say) does it once.
     A cache that cannot be written raises its RunStoreError: the sweep stops, its rows intact."""
-    outcomes: list[CodecResult | str] = []
+    if isinstance(data, UnreadFile):
+        try:
+            data = data.read()
+        except Exception as error:
+            return [load_error(error)] * len(work)
+        if cache_root is not None:
+            work = _looked_up(_cache(cache_root), content_hash(data), work)
+    outcomes: list[Coded | str] = []
     decoded: list[Any] = []
     for entry in work:
+        if entry.codec is None:
+            outcomes.append(Coded(None))
+            continue
         try:
-            if entry.cached is not None:
+            if entry.cached is None:
+                result = apply_setting(entry.codec, entry.setting, data)
+            elif entry.cached.decoded is None:
                 result = redecode(entry.codec, entry.cached)
             else:
-                result = apply_setting(entry.codec, entry.setting, data)
+                result = entry.cached
         except Exception as error:
             outcomes.append(describe(error))
             continue
@@ -76,10 +95,24 @@ def code_item(
         kept = result if keep_decoded else replace(result, decoded=None)
         if cache_root is not None and entry.cache_key is not None and entry.cached is None:
             _cache(cache_root).put(entry.cache_key, kept)
-        outcomes.append(kept)
+        outcomes.append(Coded(kept, entry.cached is not None))
         decoded.append(result.decoded)
     columns = iter(beside(metrics, data, decoded))
-    return [o if isinstance(o, str) else Coded(o, *next(columns)) for o in outcomes]
+    for outcome in outcomes:
+        if isinstance(outcome, Coded) and outcome.result is not None:
+            outcome.metrics, outcome.metric_errors, outcome.metric_s = next(columns)
+    return outcomes
+
+
+def _looked_up(cache: BitstreamCache, item_hash: str, work: list[SettingWork]) -> list[SettingWork]:
+    """`work` with each setting's cache key and cached result, if any."""
+    looked_up = []
+    for entry in work:
+        if entry.codec is not None:
+            key = BitstreamCache.key(item_hash, entry.setting, entry.codec.version)
+            entry = replace(entry, cached=cache.get(key), cache_key=key)
+        looked_up.append(entry)
+    return looked_up
 
 
 def beside(

@@ -9,6 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+# A metric's values are stored in the column metric.<name> of the result schema (records).
+METRIC_PREFIX = "metric."
+
 
 class Metric(ABC):
     name: ClassVar[str]

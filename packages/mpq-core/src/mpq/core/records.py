@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mpq.core.metric import METRIC_PREFIX
+
 SCHEMA_VERSION = 2
 STAT_PREFIX = "stat."
-METRIC_PREFIX = "metric."
 KEY_COLUMNS = ("item_id", "setting")
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"

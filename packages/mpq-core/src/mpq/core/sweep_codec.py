@@ -26,6 +26,7 @@ from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Codec, CodecResult, apply_setting_batch
 from mpq.core.codec_pool import WorkerPool
 from mpq.core.errors import RunStoreError
+from mpq.core.files import UnreadFile
 from mpq.core.item_coding import Coded, SettingWork, code_item, describe, shape_error
 from mpq.core.metric import Metric
 from mpq.core.sweep_items import Failed, SweepJob
@@ -78,8 +79,8 @@ class CodecStage:
         self.beside = beside
         self.keep_decoded = keep_decoded or on_decoded is not None
         self.pool = WorkerPool(workers)
-        # The jobs of each pool submission (one item's) and their cached bitstreams.
-        self.inflight: dict[Future, tuple[list[SweepJob], list[CodecResult | None]]] = {}
+        # The jobs of each pool submission (one item's).
+        self.inflight: dict[Future, list[SweepJob]] = {}
         self.pending = 0  # jobs in the pool whose outcome `collect` has not returned yet
 
     @classmethod
@@ -112,6 +113,12 @@ class CodecStage:
             by_item.setdefault(id(job.state), []).append(job)
         return [outcome for group in by_item.values() for outcome in self._start_item(group)]
 
+    @property
+    def reads_files(self) -> bool:
+        """Whether file items can be read where they are coded: nothing in this process needs
+        their content (the model, a deep metric or the saving hook) and no codec batches here."""
+        return not self.keep_decoded and not any(cls.batches for cls in self.classes.values())
+
     def batches(self, job: SweepJob) -> bool:
         """Whether `job`'s codec codes many items at once (never for a rate target)."""
         setting = job.setting
@@ -143,7 +150,10 @@ class CodecStage:
         return outcomes + [self._accept(job, result, cache_hit=False) for job, result in pairs]
 
     def _start_item(self, jobs: list[SweepJob]) -> list[Outcome]:
-        """Jobs of one item: the reference and decoded cache hits at once, the rest together."""
+        """Jobs of one item: the reference and decoded cache hits at once, the rest together;
+        an unread file's jobs, its reference too, all where it is read."""
+        if isinstance(jobs[0].state.item.data, UnreadFile):
+            return self._submit(jobs, [None] * len(jobs))
         outcomes: list[Outcome] = []
         todo: list[SweepJob] = []
         cached: list[CodecResult | None] = []
@@ -157,41 +167,46 @@ class CodecStage:
             else:
                 todo.append(job)
                 cached.append(hit)
-        if not todo:
-            return outcomes
+        return outcomes + self._submit(todo, cached) if todo else outcomes
+
+    def _submit(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
+        """Jobs of one item to the pool (their outcomes come from `collect`), or coded here."""
         if self.workers <= 0:
-            return outcomes + self._in_process(todo, cached)
-        future = self.pool.submit(code_item, *self._work(todo, cached))
-        self.inflight[future] = (todo, cached)
-        self.pending += len(todo)
-        return outcomes
+            return self._in_process(jobs, cached)
+        future = self.pool.submit(code_item, *self._work(jobs, cached))
+        self.inflight[future] = jobs
+        self.pending += len(jobs)
+        return []
 
     def _work(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> tuple:
-        """`code_item`'s arguments for jobs of one item."""
+        """`code_item`'s arguments for jobs of one item (an unread file's keys are made where
+        it is read and hashed)."""
+        data = jobs[0].state.item.data
+        keyed = self.cache is not None and not isinstance(data, UnreadFile)
         work = [
             SettingWork(
-                self.classes[job.setting.codec],
+                None if job.setting.is_reference else self.classes[job.setting.codec],
                 job.setting,
                 hit,
-                None if self.cache is None else self._cache_key(job),
+                self._cache_key(job) if keyed and not job.setting.is_reference else None,
             )
             for job, hit in zip(jobs, cached, strict=True)
         ]
         root = None if self.cache is None else self.cache.root
-        return jobs[0].state.item.data, work, self.beside, self.keep_decoded, root
+        return data, work, self.beside, self.keep_decoded, root
 
     def _in_process(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
-        return self._outcomes(jobs, cached, code_item(*self._work(jobs, cached)))
+        return self._outcomes(jobs, code_item(*self._work(jobs, cached)))
 
-    def _outcomes(
-        self, jobs: list[SweepJob], cached: list[CodecResult | None], coded: list[Coded | str]
-    ) -> list[Outcome]:
+    def _outcomes(self, jobs: list[SweepJob], coded: list[Coded | str]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        for job, hit, entry in zip(jobs, cached, coded, strict=True):
+        for job, entry in zip(jobs, coded, strict=True):
             if isinstance(entry, str):
                 outcomes.append(Failed(job, entry))
+            elif entry.result is None:  # the reference of an unread file: it could be read
+                outcomes.append(Decoded(job, None))
             else:  # cached where it was coded
-                outcomes.append(self._accept(job, entry.result, hit is not None, entry, True))
+                outcomes.append(self._accept(job, entry.result, entry.cache_hit, entry, True))
         return outcomes
 
     def collect(self, block: bool) -> list[Outcome]:
@@ -204,7 +219,7 @@ class CodecStage:
         outcomes: list[Outcome] = []
         broken: list[SweepJob] = []
         for future in finished:
-            jobs, cached = self.inflight.pop(future)
+            jobs = self.inflight.pop(future)
             self.pending -= len(jobs)
             try:
                 coded = future.result()
@@ -215,7 +230,7 @@ class CodecStage:
             except Exception as error:
                 outcomes += [Failed(job, describe(error)) for job in jobs]
             else:
-                outcomes += self._outcomes(jobs, cached, coded)
+                outcomes += self._outcomes(jobs, coded)
         if broken:
             outcomes += self._restart_pool(broken)
         return outcomes
@@ -225,7 +240,7 @@ class CodecStage:
 
     def _restart_pool(self, broken: list[SweepJob]) -> list[Outcome]:
         """A worker died: retry its jobs, and all others in flight, once in a fresh pool."""
-        broken += [job for jobs, _ in self.inflight.values() for job in jobs]
+        broken += [job for jobs in self.inflight.values() for job in jobs]
         self.inflight.clear()
         self.pending = 0
         self.pool.reset()

@@ -15,6 +15,7 @@ from typing import Any
 
 from mpq.core.codec import REFERENCE_SETTING, Setting
 from mpq.core.errors import MpqError
+from mpq.core.files import UnreadFile
 from mpq.core.hashing import content_hash
 from mpq.core.task import Item, Task
 
@@ -94,7 +95,9 @@ class ItemSource:
                 for setting in todo:
                     yield Failed(SweepJob(ItemState(item, None), setting), item.error)
                 continue
-            state = ItemState(item, content_hash(item.data) if self.hash_content else None)
+            # An unread file is hashed where it is read (item_coding).
+            hashed = self.hash_content and not isinstance(item.data, UnreadFile)
+            state = ItemState(item, content_hash(item.data) if hashed else None)
             yield SweepJob(state, REFERENCE_SETTING, write=REFERENCE_SETTING in todo)
             for setting in todo:
                 if not setting.is_reference:

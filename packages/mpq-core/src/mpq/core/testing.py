@@ -11,12 +11,14 @@ none: they come with the command that uses them).
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -124,6 +126,17 @@ class SyntheticTask(Task):
             "correct": float(prediction == item.target),
             "agree": float(prediction == reference_prediction),
         }
+
+
+def load_synthetic_file(path: Path) -> np.ndarray:
+    """The `SyntheticTask()` item whose id is the file's name (the file itself need not exist),
+    for `FileItems` sweeps; each read appends a line to `NAME.read-by-PID` beside it, so a test
+    can tell which process read it and how often. A name ending in "broken" is unreadable."""
+    with path.with_name(f"{path.name}.read-by-{os.getpid()}").open("a") as marker:
+        marker.write("read\n")
+    if path.name.endswith("broken"):
+        raise OSError(f"cannot identify image file {str(path)!r}")
+    return next(item.data for item in SyntheticTask().items() if item.id == path.name)
 
 
 class MeanAbsoluteError(Metric):
