@@ -265,7 +265,7 @@ def test_two_node_cluster_writes_the_local_rows(tmp_path, local_ray):
         run_sweep(task, tmp_path / "ray", config(backend="ray", cache_dir=cache))
         expected = without_cache_hits(local_rows(tmp_path, task))
         assert without_cache_hits(rows(tmp_path / "ray")) == expected
-        assert any(cache.rglob("*.entry"))
+        assert any(cache.rglob("*.pack"))
     finally:
         ray.shutdown()
         cluster.shutdown()

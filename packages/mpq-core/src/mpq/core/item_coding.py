@@ -74,6 +74,7 @@ def code_item(
             work = _looked_up(_cache(cache_root), content_hash(data), work)
     outcomes: list[Coded | str] = []
     decoded: list[Any] = []
+    new_entries: list[tuple[str, CodecResult]] = []
     for entry in work:
         if entry.codec is None:
             outcomes.append(Coded(None))
@@ -93,10 +94,12 @@ def code_item(
             outcomes.append(wrong_shape)
             continue
         kept = result if keep_decoded else replace(result, decoded=None)
-        if cache_root is not None and entry.cache_key is not None and entry.cached is None:
-            _cache(cache_root).put(entry.cache_key, kept)
+        if entry.cache_key is not None and entry.cached is None:
+            new_entries.append((entry.cache_key, kept))
         outcomes.append(Coded(kept, entry.cached is not None))
         decoded.append(result.decoded)
+    if cache_root is not None and new_entries:
+        _cache(cache_root).put_many(new_entries)  # the item's pack: one write for all
     columns = iter(beside(metrics, data, decoded))
     for outcome in outcomes:
         if isinstance(outcome, Coded) and outcome.result is not None:
