@@ -316,6 +316,36 @@ def test_images_below_the_minimum_size_are_refused_naming_it(fixture, side, requ
     assert metric.compute([edge], [jpeg(edge, 10)])[0] != (1.0 if metric.higher_is_better else 0.0)
 
 
+@pytest.mark.parametrize("fixture", ["lpips_alex", "lpips_vgg", "stlpips"])
+def test_lpips_with_originals_remembered_equals_the_librarys_forward(fixture, request, monkeypatch):
+    """Originals repeat within a call and across calls, and one changes in place between calls:
+    every value is the library's own forward on that pair."""
+    metric = request.getfixturevalue(fixture)
+    monkeypatch.setattr(metric, "remembered", 1)
+    cat, flipped = CAT.copy(), CAT[::-1].copy()
+
+    def library(reference, decoded):
+        pair = [
+            torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].float() / 127.5 - 1
+            for a in (decoded, reference)
+        ]
+        with torch.inference_mode():
+            return metric.model(*pair).item()
+
+    calls = [
+        ([cat, cat, flipped], [jpeg(cat, 10), jpeg(cat, 60), jpeg(flipped, 20)]),
+        ([cat], [jpeg(cat, 30)]),
+        ([flipped, cat], [jpeg(flipped, 5), jpeg(cat, 5)]),
+    ]
+    for references, decoded in calls:
+        expected = [library(r, d) for r, d in zip(references, decoded, strict=True)]
+        assert metric.compute(references, decoded) == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    cat[:40] = 255 - cat[:40]  # the same array, other content: not the remembered features
+    expected = library(cat, jpeg(CAT, 30))
+    assert metric.compute([cat], [jpeg(CAT, 30)]) == pytest.approx([expected], rel=1e-5, abs=1e-7)
+    assert len(metric._originals) <= 2
+
+
 # -- distortion and identity on every metric -----------------------------------------------------
 
 
@@ -370,7 +400,10 @@ def test_stlpips_equals_the_package_loading_its_own_weights(stlpips):
 def test_networks_receive_their_documented_range(fixture, low, high, request):
     metric = request.getfixturevalue(fixture)
     seen = []
-    hook = metric.model.register_forward_pre_hook(
+    first = metric.model  # what takes the images: the whole network, or LPIPS' first layer
+    if fixture != "dists":
+        first = first.scaling_layer if first.version == "0.1" else first.net
+    hook = first.register_forward_pre_hook(
         lambda module, inputs: seen.extend((x.min().item(), x.max().item()) for x in inputs)
     )
     black_and_white = FACE.copy()

@@ -16,6 +16,7 @@ import contextlib
 import math
 import warnings
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from mpq.core.errors import MpqError
+from mpq.core.hashing import content_hash
 from mpq.core.metric import Metric
 
 
@@ -237,13 +239,62 @@ class _DeepMetric(_TensorMetric):
         """One distance per pair of uint8 (N, 3, H, W) tensors."""
 
 
+class _FeatureDistance(_DeepMetric):
+    """The LPIPS distance of lpips.LPIPS and stlpips' LPIPS (lpips=True, spatial=False), fed
+    [-1, 1]: each image's network features, unit-normalised along the channels, squared
+    differences weighted by the linear layers, averaged over positions, summed over layers.
+
+    That is the libraries' own forward (lpips/lpips.py, stlpips_pytorch/stlpips.py), split so
+    that an original's features are computed once for all its decoded versions: those of one
+    call, and those of the last REMEMBERED originals, found by content hash (a sweep measures
+    an item's settings in several batches). Equal to the libraries' values (test_metrics).
+    """
+
+    remembered: ClassVar[int] = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._originals: OrderedDict[str, list[torch.Tensor]] = OrderedDict()
+
+    def _distance(
+        self, model: torch.nn.Module, references: torch.Tensor, decoded: torch.Tensor
+    ) -> torch.Tensor:
+        keys = [content_hash(reference.cpu().numpy()) for reference in references]
+        new = [key for key in dict.fromkeys(keys) if key not in self._originals]
+        if new:
+            rows = [keys.index(key) for key in new]
+            computed = _lpips_features(model, references[rows])
+            for j, key in enumerate(new):
+                self._originals[key] = [layer[j : j + 1] for layer in computed]
+        for key in keys:
+            self._originals.move_to_end(key)
+        originals = [torch.cat([self._originals[key][k] for key in keys]) for k in range(model.L)]
+        while len(self._originals) > max(self.remembered, len(set(keys))):
+            self._originals.popitem(last=False)
+        features = _lpips_features(model, decoded)
+        distance = 0
+        for k in range(model.L):
+            distance += model.lins[k]((features[k] - originals[k]) ** 2).mean([2, 3], keepdim=True)
+        return distance
+
+
+def _lpips_features(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """The network's layer outputs for uint8 images, each unit-normalised along the channels as
+    the libraries' normalize_tensor does (eps 1e-10); scaled first as version 0.1 does."""
+    signed = _signed(images)
+    layers = model.net.forward(model.scaling_layer(signed) if model.version == "0.1" else signed)
+    return [
+        layer / (torch.sqrt(torch.sum(layer**2, dim=1, keepdim=True)) + 1e-10) for layer in layers
+    ]
+
+
 # torchvision's ImageNet checkpoints (AlexNet_Weights / VGG16_Weights.IMAGENET1K_V1), named here so
 # that importing this module does not import torchvision, lpips or piq (seconds per process).
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 VGG16_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"
 
 
-class _LPIPS(_DeepMetric):
+class _LPIPS(_FeatureDistance):
     """LPIPS v0.1 (Zhang et al. 2018) by the lpips package, fed [-1, 1] as its API documents.
 
     The backbone is torchvision's ImageNet network (downloaded into torch's hub cache) and the
@@ -269,11 +320,6 @@ class _LPIPS(_DeepMetric):
         state.update(torch.load(linear, map_location="cpu", weights_only=True))
         _load_all(self.name, model, state)
         return model
-
-    def _distance(
-        self, model: torch.nn.Module, references: torch.Tensor, decoded: torch.Tensor
-    ) -> torch.Tensor:
-        return model(_signed(decoded), _signed(references))
 
 
 class LPIPSAlex(_LPIPS):
@@ -326,7 +372,7 @@ class DISTS(_DeepMetric):
         return model(_unit(decoded), _unit(references))
 
 
-class STLPIPSAlex(_DeepMetric):
+class STLPIPSAlex(_FeatureDistance):
     """Shift-tolerant LPIPS (Ghildyal & Liu 2022), AlexNet variant vST0.0, fed [-1, 1].
 
     Its anti-aliased backbone and linear layers ship complete in stlpips-pytorch, so it runs
@@ -350,11 +396,6 @@ class STLPIPSAlex(_DeepMetric):
         weights = Path(stlpips.__file__).parent / "weights" / "vST0.0" / "alex_shift_tolerant.pth"
         _load_all(self.name, model, torch.load(weights, map_location="cpu", weights_only=True))
         return model
-
-    def _distance(
-        self, model: torch.nn.Module, references: torch.Tensor, decoded: torch.Tensor
-    ) -> torch.Tensor:
-        return model(_signed(decoded), _signed(references))
 
 
 def _check_pairs(metric: str, references: Sequence[object], decoded: Sequence[object]) -> None:
