@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from mpq.core.device import autocast, is_out_of_memory, resolve_device, seed_all
@@ -40,3 +43,33 @@ def test_seed_all_seeds_torch():
     first = torch.rand(3)
     seed_all(3)
     assert torch.equal(first, torch.rand(3))
+
+
+KEPT = """
+import os
+import sys
+from pathlib import Path
+import numpy as np
+from mpq.core.device import keep_freed_memory
+
+def resident_mb():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+if sys.argv[1] == "keep":
+    keep_freed_memory()
+before = resident_mb()
+block = np.ones(2**23)  # 64 MB, freed as a batch's activations are
+del block
+print(resident_mb() - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_freed_memory_is_kept_for_the_next_batch():
+    def kept_mb(mode):
+        run = subprocess.run([sys.executable, "-c", KEPT, mode], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        return float(run.stdout)
+
+    assert kept_mb("default") < 8  # given back at once, faulted in again by the next batch
+    assert kept_mb("keep") > 56

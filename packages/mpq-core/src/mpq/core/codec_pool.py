@@ -58,6 +58,12 @@ class WorkerPool:
             )
         return self._pool.submit(fn, *args)
 
+    def start(self) -> None:
+        """Start every worker now: each imports for a few hundred milliseconds, which can
+        overlap the caller's own start (reading the run's stored rows, loading the model)."""
+        for _ in range(self.workers):
+            self.submit(os.getpid)
+
     def reset(self) -> None:
         """Stop the pool without waiting; the next submission starts a fresh one."""
         if self._pool is not None:

@@ -32,6 +32,35 @@ def seed_all(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+# glibc's mallopt parameters: freed memory above the trim threshold goes back to the system,
+# and blocks above the mmap threshold are mapped and unmapped on every allocation.
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_KEEP_BYTES = 2**31 - 1
+
+
+def keep_freed_memory() -> None:
+    """Keep the memory a batch frees for the next batch, in this process (glibc only).
+
+    By default glibc maps a block of more than 32 MB afresh for each allocation and unmaps it
+    when it is freed, and returns freed memory at the top of the heap to the system, so a
+    network's large activations are page-faulted and zeroed again on every batch: on the CPU,
+    ST-LPIPS on 384 px images spent a third of its time in the kernel doing that (358 ms a pair
+    against 225 ms with both limits raised). The process then keeps its peak size, as it needs
+    it again at the next batch. Elsewhere (another C library, another system) nothing changes.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, say)
+        return
+    for parameter in (_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD):
+        mallopt(parameter, _KEEP_BYTES)
+
+
 def resolve_device(requested: str) -> str:
     """'auto' -> cuda, then mps, then cpu; an explicit device must exist."""
     torch = _torch()

@@ -28,7 +28,7 @@ from rich.console import Console
 from mpq.core.cache import BitstreamCache
 from mpq.core.codec import Setting
 from mpq.core.codec_pool import default_workers
-from mpq.core.device import resolve_device, seed_all
+from mpq.core.device import keep_freed_memory, resolve_device, seed_all
 from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.files import FileItems
 from mpq.core.paths import DEFAULT_CACHE_DIR
@@ -165,17 +165,18 @@ class _LocalSweep:
         self.progress = progress = sweep_progress(self.task, self.plan, self.config, self.console)
         self.rows = rows
         self.writer = RowWriter(self.store.write, progress.advance)
-        source = ItemSource(
-            self.task,
-            self.plan.settings,
-            self.store.done_keys(),
-            self.config.limit,
-            hash_content=self.codec.cache is not None,
-            on_skipped=self.writer.skip,
-            warn=self.warn,
-        )
         summary = SweepSummary(self.store.path)
+        self.codec.start_workers()  # they start while the stored rows are read
         try:
+            source = ItemSource(
+                self.task,
+                self.plan.settings,
+                self.store.done_keys(),
+                self.config.limit,
+                hash_content=self.codec.cache is not None,
+                on_skipped=self.writer.skip,
+                warn=self.warn,
+            )
             with progress:
                 self._sweep(by_item(source.jobs()))
             if self.task.scores:
@@ -200,6 +201,7 @@ class _LocalSweep:
         exhausted = self._fill(jobs)
         device = resolve_device(self.config.device)
         self.store.update_manifest(device=device)
+        keep_freed_memory()  # the model's and deep metrics' batches reuse it
         self.model.setup(device)
         self.metrics.setup(device)
         seed_all(self.config.seed)

@@ -51,7 +51,7 @@ import ray.data
 from rich.console import Console
 
 from mpq.core.cache import BitstreamCache
-from mpq.core.device import resolve_device, seed_all
+from mpq.core.device import keep_freed_memory, resolve_device, seed_all
 from mpq.core.engine import SweepConfig, SweepSummary, _saving, sweep_progress
 from mpq.core.store import RunStore
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
@@ -216,6 +216,7 @@ class _Scorer:
         self.model = ModelStage(shared.task, shared.amp, shared.batch_size, self.warnings.append)
         self.metrics = MetricStage(shared.plan.metrics, self.warnings.append)
         self.device = resolve_device(shared.device)
+        keep_freed_memory()
         self.model.setup(self.device)
         self.metrics.setup(self.device)
         seed_all(shared.seed)

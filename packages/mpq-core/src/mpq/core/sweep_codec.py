@@ -235,6 +235,11 @@ class CodecStage:
             outcomes += self._restart_pool(broken)
         return outcomes
 
+    def start_workers(self) -> None:
+        """Start the pool before the first item, unless every codec batches (and codes here)."""
+        if self.workers > 0 and not all(cls.batches for cls in self.classes.values()):
+            self.pool.start()
+
     def close(self) -> None:
         self.pool.reset()
 
