@@ -343,7 +343,13 @@ def test_lpips_with_originals_remembered_equals_the_librarys_forward(fixture, re
     cat[:40] = 255 - cat[:40]  # the same array, other content: not the remembered features
     expected = library(cat, jpeg(CAT, 30))
     assert metric.compute([cat], [jpeg(CAT, 30)]) == pytest.approx([expected], rel=1e-5, abs=1e-7)
-    assert len(metric._originals) <= 2
+    assert len(metric._originals) == 1
+    monkeypatch.setattr(metric, "remembered", 8)
+    monkeypatch.setattr(metric, "remembered_bytes", 1)  # less than one original's features
+    metric.compute([cat, flipped], [jpeg(cat, 5), jpeg(flipped, 5)])
+    assert len(metric._originals) == 2  # those of the current call stay until it is done
+    metric.compute([cat], [jpeg(cat, 20)])
+    assert len(metric._originals) == 1
 
 
 # -- distortion and identity on every metric -----------------------------------------------------

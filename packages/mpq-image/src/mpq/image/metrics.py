@@ -247,10 +247,13 @@ class _FeatureDistance(_DeepMetric):
     That is the libraries' own forward (lpips/lpips.py, stlpips_pytorch/stlpips.py), split so
     that an original's features are computed once for all its decoded versions: those of one
     call, and those of the last REMEMBERED originals, found by content hash (a sweep measures
-    an item's settings in several batches). Equal to the libraries' values (test_metrics).
+    an item's settings in several batches), as long as they hold no more than REMEMBERED_BYTES
+    (VGG16's features of a 1024 px image take 0.5 GB). Equal to the libraries' values
+    (test_metrics).
     """
 
     remembered: ClassVar[int] = 8
+    remembered_bytes: ClassVar[int] = 2**30
 
     def __init__(self) -> None:
         super().__init__()
@@ -269,13 +272,20 @@ class _FeatureDistance(_DeepMetric):
         for key in keys:
             self._originals.move_to_end(key)
         originals = [torch.cat([self._originals[key][k] for key in keys]) for k in range(model.L)]
-        while len(self._originals) > max(self.remembered, len(set(keys))):
+        while len(self._originals) > len(set(keys)) and (
+            len(self._originals) > self.remembered
+            or sum(_nbytes(layers) for layers in self._originals.values()) > self.remembered_bytes
+        ):
             self._originals.popitem(last=False)
         features = _lpips_features(model, decoded)
         distance = 0
         for k in range(model.L):
             distance += model.lins[k]((features[k] - originals[k]) ** 2).mean([2, 3], keepdim=True)
         return distance
+
+
+def _nbytes(tensors: list[torch.Tensor]) -> int:
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
 
 
 def _lpips_features(model: torch.nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
