@@ -135,17 +135,26 @@ def _read_header(handle: BinaryIO) -> tuple[dict[str, Any], int]:
     length = int.from_bytes(handle.read(LENGTH_BYTES), "little")
     meta = json.loads(handle.read(length))
     body = meta["payload_bytes"]
-    if meta["decoded"] is not None:
-        dtype, shape = np.dtype(meta["decoded"]["dtype"]), tuple(meta["decoded"]["shape"])
+    array = _array_spec(meta)
+    if array is not None:
+        dtype, shape = array
         body += dtype.itemsize * int(np.prod(shape))
     return meta, body
+
+
+def _array_spec(meta: dict[str, Any]) -> tuple[np.dtype, tuple[int, ...]] | None:
+    """The dtype and shape of a record's decoded array, or None if it holds none."""
+    if meta["decoded"] is None:
+        return None
+    return np.dtype(meta["decoded"]["dtype"]), tuple(meta["decoded"]["shape"])
 
 
 def _result(meta: dict[str, Any], body: bytes) -> CodecResult:
     payload = body[: meta["payload_bytes"]]
     decoded = None
-    if meta["decoded"] is not None:
-        dtype, shape = np.dtype(meta["decoded"]["dtype"]), tuple(meta["decoded"]["shape"])
+    array = _array_spec(meta)
+    if array is not None:
+        dtype, shape = array
         decoded = np.frombuffer(body, dtype, offset=len(payload)).reshape(shape).copy()
     bitstream = Bitstream(payload, extent_from_dict(meta["extent"]))
     return CodecResult(
