@@ -49,6 +49,8 @@ def test_an_items_entries_share_one_pack_and_the_last_record_of_a_key_wins(tmp_p
     cache.put_many([(low, result(None)), (high, result(np.zeros((2, 2, 3), np.uint8)))])
     cache.put(elsewhere, result(None))
     assert sorted(p.name for p in tmp_path.rglob("*.pack")) == ["hash.pack", "other-hash.pack"]
+    missing = BitstreamCache.key("hash", Setting("jpeg", (("quality", 90),)), "1")
+    assert set(cache.get_many([low, high, elsewhere, missing])) == {low, high, elsewhere}
     newer = replace(result(None), values={"quality": 6})
     cache.put(low, newer)
     assert cache.get(low).values == {"quality": 6}

@@ -50,27 +50,16 @@ class BitstreamCache:
         return self.root / item[:2] / f"{item}.pack"
 
     def get(self, key: str) -> CodecResult | None:
-        file = self._file(key)
-        try:
-            handle = file.open("rb")
-        except OSError:  # absent (or unreadable): coded again
-            return None
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            found, good = None, 0
-            try:
-                while good < size:
-                    meta, body = _read_header(handle)
-                    if handle.tell() + body > size:
-                        raise ValueError("cache record is truncated")
-                    if meta["key"] == key:
-                        found = _result(meta, handle.read(body))
-                    else:
-                        handle.seek(body, os.SEEK_CUR)
-                    good = handle.tell()
-            except _DAMAGE:
-                handle.seek(0)
-                _keep_prefix(file, handle.read(good))
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: list[str]) -> dict[str, CodecResult]:
+        """The cached entries among `keys`, each pack read once (an item's settings share one)."""
+        by_file: dict[Path, set[str]] = {}
+        for key in keys:
+            by_file.setdefault(self._file(key), set()).add(key)
+        found: dict[str, CodecResult] = {}
+        for file, wanted in by_file.items():
+            found.update(_read_pack(file, wanted))
         return found
 
     def put(self, key: str, result: CodecResult) -> None:
@@ -93,6 +82,33 @@ class BitstreamCache:
                     " The rows already stored are intact: free space there (or pass --no-cache or"
                     " another --cache-dir) and run the same command again to resume."
                 ) from error
+
+
+def _read_pack(file: Path, wanted: set[str]) -> dict[str, CodecResult]:
+    """The entries of `wanted` in one pack; a damaged tail is cut off, the records before it
+    kept. An absent (or unreadable) pack holds none: they are coded again."""
+    try:
+        handle = file.open("rb")
+    except OSError:
+        return {}
+    found: dict[str, CodecResult] = {}
+    with handle:
+        size = os.fstat(handle.fileno()).st_size
+        good = 0
+        try:
+            while good < size:
+                meta, body = _read_header(handle)
+                if handle.tell() + body > size:
+                    raise ValueError("cache record is truncated")
+                if meta["key"] in wanted:
+                    found[meta["key"]] = _result(meta, handle.read(body))
+                else:
+                    handle.seek(body, os.SEEK_CUR)
+                good = handle.tell()
+        except _DAMAGE:
+            handle.seek(0)
+            _keep_prefix(file, handle.read(good))
+    return found
 
 
 def _record(key: str, result: CodecResult) -> bytes:

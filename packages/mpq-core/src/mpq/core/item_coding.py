@@ -109,13 +109,17 @@ def code_item(
 
 def _looked_up(cache: BitstreamCache, item_hash: str, work: list[SettingWork]) -> list[SettingWork]:
     """`work` with each setting's cache key and cached result, if any."""
-    looked_up = []
-    for entry in work:
-        if entry.codec is not None:
-            key = BitstreamCache.key(item_hash, entry.setting, entry.codec.version)
-            entry = replace(entry, cached=cache.get(key), cache_key=key)
-        looked_up.append(entry)
-    return looked_up
+    keys = [
+        None
+        if entry.codec is None
+        else BitstreamCache.key(item_hash, entry.setting, entry.codec.version)
+        for entry in work
+    ]
+    hits = cache.get_many([key for key in keys if key is not None])
+    return [
+        entry if key is None else replace(entry, cached=hits.get(key), cache_key=key)
+        for entry, key in zip(work, keys, strict=True)
+    ]
 
 
 def beside(

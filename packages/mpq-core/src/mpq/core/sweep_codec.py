@@ -154,14 +154,18 @@ class CodecStage:
         an unread file's jobs, its reference too, all where it is read."""
         if isinstance(jobs[0].state.item.data, UnreadFile):
             return self._submit(jobs, [None] * len(jobs))
-        outcomes: list[Outcome] = []
+        coded = [job for job in jobs if not job.setting.is_reference]
+        outcomes: list[Outcome] = [
+            Decoded(job, job.state.item.data) for job in jobs if job.setting.is_reference
+        ]
+        hits: list[CodecResult | None] = [None] * len(coded)
+        if self.cache is not None:  # the item's pack, read once
+            keys = [self._cache_key(job) for job in coded]
+            found = self.cache.get_many(keys)
+            hits = [found.get(key) for key in keys]
         todo: list[SweepJob] = []
         cached: list[CodecResult | None] = []
-        for job in jobs:
-            if job.setting.is_reference:
-                outcomes.append(Decoded(job, job.state.item.data))
-                continue
-            hit = self._cache_get(job)
+        for job, hit in zip(coded, hits, strict=True):
             if hit is not None and hit.decoded is not None:
                 outcomes.append(self._accept(job, hit, cache_hit=True))
             else:
