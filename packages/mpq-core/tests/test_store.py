@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -357,3 +359,23 @@ def test_environment_records_core_and_the_plugins_libraries():
     versions = environment(["pytest", "no-such-distribution-xyz"])["versions"]
     assert {"mpq-core", "numpy", "pyarrow", "pytest"} <= set(versions)
     assert "no-such-distribution-xyz" not in versions
+
+
+def test_writing_and_reading_rows_does_not_import_pandas(tmp_path):
+    """pa.array and pq.read_table import pandas (0.2 s) on first use; the store avoids both."""
+    pytest.importorskip("pandas")
+    code = f"""
+import sys
+from mpq.core.store import RunStore, new_manifest, read_results
+with RunStore.open({str(tmp_path)!r}, new_manifest(task="t")) as store:
+    store.write([{{"item_id": "a", "setting": "none", "bytes": 3, "metric.psnr": 30.5}}])
+    store.write([{{"item_id": "b", "setting": "none", "stat.iou": [0.5, 1.0]}}])
+    assert read_results({str(tmp_path)!r}).num_rows == 2
+    store.compact()
+rows = read_results({str(tmp_path)!r}).to_pylist()
+assert sorted(r["item_id"] for r in rows) == ["a", "b"], rows
+print("pandas" in sys.modules)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False"]

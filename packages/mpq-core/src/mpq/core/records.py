@@ -86,7 +86,66 @@ def rows_to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
         fields.append(pa.field(name, kind))
         columns[name] = values
     schema = pa.schema(fields, metadata={b"mpq.schema_version": str(SCHEMA_VERSION).encode()})
-    return pa.table(columns, schema=schema)
+    return pa.Table.from_arrays(
+        [arrow_array(columns[f.name], f.type) for f in fields], schema=schema
+    )
+
+
+_OFFSET_MAX = int(np.iinfo(np.int32).max)
+_INTEGER_TYPES = (pa.int32(), pa.int64())
+# Per column type: the Python values it holds, the value that fills a null's slot and the numpy
+# type of the values buffer.
+_COLUMN_TYPES = {
+    pa.string(): ((str,), "", None),
+    pa.bool_(): ((bool, np.bool_), False, np.bool_),
+    pa.int32(): ((int, np.integer), 0, np.int32),
+    pa.int64(): ((int, np.integer), 0, np.int64),
+    pa.float64(): ((float, int, np.floating, np.integer, np.bool_), 0.0, np.float64),
+}
+
+
+def arrow_array(values: list[Any], kind: pa.DataType) -> pa.Array:
+    """`pa.array(values, kind)` for the schema's column types, built from buffers.
+
+    pyarrow's `pa.array` first asks whether the values are a pandas object, which imports pandas
+    (0.2 s, a tenth of a short sweep) in every process that writes rows; the buffers need numpy
+    only. Values of another type are refused, a float or bool in an integer column too (pa.array
+    would truncate 3.5 to 3).
+    """
+    n = len(values)
+    present = np.array([v is not None for v in values], bool)
+    validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    if pa.types.is_list(kind):
+        lengths = [0 if v is None else len(v) for v in values]
+        child = arrow_array([x for v in values if v is not None for x in v], kind.value_type)
+        return pa.Array.from_buffers(kind, n, [validity, _offsets(lengths)], children=[child])
+    accepted, fill, numpy_type = _COLUMN_TYPES[kind]
+    filled = [fill if v is None else _checked(v, accepted, kind) for v in values]
+    if kind == pa.string():
+        data = [v.encode() for v in filled]
+        lengths = [len(d) for d in data]
+        if sum(lengths) > _OFFSET_MAX:
+            return pa.array(values, kind)  # over 2 GiB of text: pyarrow splits it into chunks
+        return pa.Array.from_buffers(
+            kind, n, [validity, _offsets(lengths), pa.py_buffer(b"".join(data))]
+        )
+    array = np.array(filled, numpy_type)
+    if kind == pa.bool_():
+        array = np.packbits(array, bitorder="little")
+    return pa.Array.from_buffers(kind, n, [validity, pa.py_buffer(array)])
+
+
+def _checked(value: Any, accepted: tuple[type, ...], kind: pa.DataType) -> Any:
+    is_bool = isinstance(value, (bool, np.bool_))
+    if not isinstance(value, accepted) or (is_bool and kind in _INTEGER_TYPES):
+        raise TypeError(f"a {kind} record column cannot hold {value!r}")
+    return value
+
+
+def _offsets(lengths: list[int]) -> pa.Buffer:
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.py_buffer(offsets)
 
 
 def params_json(values: Mapping[str, Any]) -> str:

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mpq.core.errors import RunStoreError, SchemaVersionError
-from mpq.core.records import KEY_COLUMNS, SCHEMA_VERSION, rows_to_table
+from mpq.core.records import KEY_COLUMNS, SCHEMA_VERSION, arrow_array, rows_to_table
 
 MANIFEST = "manifest.json"
 RESULTS = "results"
@@ -187,7 +187,9 @@ def _read_part(part: Path, columns: list[str] | None) -> pa.Table:
         version = int(text) if text.isdigit() else text
         if version != SCHEMA_VERSION:
             raise SchemaVersionError(_version_message(str(part), version))
-        return pq.read_table(part, columns=columns)
+        # ParquetFile, not pq.read_table: the latter loads pyarrow.dataset, which imports pandas.
+        with pq.ParquetFile(part) as parquet:
+            return parquet.read(columns=columns)
     except (pa.ArrowException, OSError) as error:
         raise RunStoreError(
             f"{part} is not a readable result part ({error}). mpq writes parts atomically, so it"
@@ -220,8 +222,10 @@ def _seq_of(part: Path) -> int:
 
 
 def _check_unique(table: pa.Table, path: Path) -> None:
+    # The separator as an Arrow scalar: a Python one goes through pa.scalar, which imports pandas.
+    separator = arrow_array(["\x1f"], pa.string())[0]
     keys = pc.binary_join_element_wise(
-        *(table.column(c).cast(pa.string()) for c in KEY_COLUMNS), "\x1f"
+        *(table.column(c).cast(pa.string()) for c in KEY_COLUMNS), separator
     )
     if pc.count_distinct(keys).as_py() != len(keys):
         counts = pc.value_counts(keys)
