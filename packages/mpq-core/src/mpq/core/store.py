@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mpq.core.errors import RunStoreError, SchemaVersionError
@@ -222,6 +221,8 @@ def _seq_of(part: Path) -> int:
 
 
 def _check_unique(table: pa.Table, path: Path) -> None:
+    import pyarrow.compute as pc  # 50 ms, and only a run with stored parts needs it
+
     # The separator as an Arrow scalar: a Python one goes through pa.scalar, which imports pandas.
     separator = arrow_array(["\x1f"], pa.string())[0]
     keys = pc.binary_join_element_wise(
