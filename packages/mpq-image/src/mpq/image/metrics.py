@@ -120,7 +120,7 @@ class _StructuralMetric(_TensorMetric):
     In float32 the local variances E[x^2] - E[x]^2 lose digits to cancellation: on flat bright
     regions SSIM moves by up to 4e-4, in the digits papers print. piq.ssim convolves with the full
     11x11 window, which torch runs slowly in float64 on the CPU; the Gaussian is separable, so
-    _ssim_and_cs filters with 11 taps down the columns and then 11 along the rows (see _blur),
+    _mean_ssim filters with 11 taps down the columns and then 11 along the rows (see _blur),
     which gives piq's values to within rounding (about 1e-14) many times faster.
 
     The pairs that share one reference array (an item's codec settings, say) are computed
@@ -168,8 +168,7 @@ class SSIM(_StructuralMetric):
     min_side = 11
 
     def _shared_reference(self, decoded: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        ssim, _ = _ssim_and_cs(decoded, reference)
-        return ssim.mean(dim=1)
+        return _mean_ssim(decoded, reference).mean(dim=1)
 
 
 class MSSSIM(_StructuralMetric):
@@ -197,9 +196,8 @@ class MSSSIM(_StructuralMetric):
         for scale in range(len(self.scale_weights)):
             if scale:
                 x, y = _halve(x), _halve(y)
-            ssim, cs = _ssim_and_cs(x, y)
-            terms.append(cs)
-        terms[-1] = ssim  # the coarsest scale weighs luminance too
+            # Contrast-structure at every scale but the coarsest, which weighs luminance too.
+            terms.append(_mean_ssim(x, y, luminance=scale == len(self.scale_weights) - 1))
         weights = torch.tensor(self.scale_weights, dtype=torch.float64, device=x.device)
         # (scale, N, channel): the product runs per channel, then the channels are averaged.
         per_channel = (torch.stack(terms).clamp(min=0) ** weights[:, None, None]).prod(dim=0)
@@ -472,9 +470,10 @@ _CPU_STRIP_PIXELS = 2**16
 _BLUR_BLOCK = 32
 
 
-def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean SSIM and contrast-structure of each (N, C) channel of two (N, C, H, W) float images;
-    `y` may hold one image (1, C, H, W) for all of `x`.
+def _mean_ssim(x: torch.Tensor, y: torch.Tensor, luminance: bool = True) -> torch.Tensor:
+    """Mean SSIM of each (N, C) channel of two (N, C, H, W) float images, or with
+    `luminance=False` their mean contrast-structure term; `y` may hold one image (1, C, H, W)
+    for all of `x`.
 
     These are piq.ssim's values with data_range=1, downsample=False and full=True, up to rounding,
     before it averages them over the channels. On the CPU, strips of whole rows (with the window's
@@ -485,29 +484,36 @@ def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.
     margin = len(_GAUSSIAN_TAPS) - 1
     budget = _CPU_STRIP_PIXELS if x.device.type == "cpu" else x.numel()
     rows = max(1, budget // (x.shape[0] * x.shape[1] * width))
-    ssim, cs = x.new_zeros(x.shape[:2]), x.new_zeros(x.shape[:2])
+    total = x.new_zeros(x.shape[:2])
     for top in range(0, height - margin, rows):
         strip = (..., slice(top, top + rows + margin), slice(None))
-        ssim_map, cs_map = _ssim_maps(x[strip], y[strip])
-        ssim += ssim_map.sum(dim=(-1, -2))
-        cs += cs_map.sum(dim=(-1, -2))
-    positions = (height - margin) * (width - margin)
-    return ssim / positions, cs / positions
+        total += _ssim_map(x[strip], y[strip], luminance).sum(dim=(-1, -2))
+    return total / ((height - margin) * (width - margin))
 
 
-def _ssim_maps(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """SSIM and contrast-structure maps of two (..., H, W) float images over the valid positions;
-    `y` broadcasts against `x` (its local statistics are computed once).
+def _ssim_map(x: torch.Tensor, y: torch.Tensor, luminance: bool) -> torch.Tensor:
+    """The SSIM map (or with `luminance=False` the contrast-structure map) of two (..., H, W)
+    float images over the valid positions; `y` broadcasts against `x` (its local statistics are
+    computed once).
 
     piq.ssim's formula with data_range=1: the local means, variances E[x^2] - E[x]^2 and covariance
-    E[xy] - E[x]E[y] are taken under the Gaussian window, and nothing is clamped.
+    E[xy] - E[x]E[y] are taken under the Gaussian window, and nothing is clamped. Each operation
+    is piq's, in its order; most are done in place, on these maps of the size of the strip.
     """
-    mu_x, mean_xx, mean_xy = _blur(torch.stack((x, x * x, x * y)))
+    products = x.new_empty((3, *x.shape))
+    products[0] = x
+    torch.mul(x, x, out=products[1])
+    torch.mul(x, y, out=products[2])
+    mu_x, mean_xx, mean_xy = _blur(products)
     mu_y, mean_yy = _blur(torch.stack((y, y * y)))
-    mu_xx, mu_yy, mu_xy = mu_x**2, mu_y**2, mu_x * mu_y
-    sigma_xx, sigma_yy, sigma_xy = mean_xx - mu_xx, mean_yy - mu_yy, mean_xy - mu_xy
-    cs = (2.0 * sigma_xy + _SSIM_C2) / (sigma_xx + sigma_yy + _SSIM_C2)
-    return (2.0 * mu_xy + _SSIM_C1) / (mu_xx + mu_yy + _SSIM_C1) * cs, cs
+    mu_xy = mu_x * mu_y
+    mu_xx, mu_yy = mu_x.square_(), mu_y.square()
+    sigma_xy = mean_xy.sub_(mu_xy)
+    denominator = mean_xx.sub_(mu_xx).add_(mean_yy - mu_yy).add_(_SSIM_C2)
+    cs = sigma_xy.mul_(2.0).add_(_SSIM_C2).div_(denominator)
+    if not luminance:
+        return cs
+    return mu_xy.mul_(2.0).add_(_SSIM_C1).div_(mu_xx.add_(mu_yy).add_(_SSIM_C1)).mul_(cs)
 
 
 def _blur(images: torch.Tensor) -> torch.Tensor:
