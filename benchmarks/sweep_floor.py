@@ -15,7 +15,8 @@ rounds; times are medians with min-max, comparisons the median of per-round rati
    Also checks that mpq's mean bpp and mean PSNR per quality equal CompressAI's.
 2. audio: 59 s of speech (Debian's pocketsphinx-testdata clips, concatenated) to MP3 at 16 kb/s
    and back: `ffmpeg` twice (encode, then decode to WAV) against `mpq-audio compress`.
-   Target: mpq / ffmpeg-cli <= 2.5.
+   Target: mpq / ffmpeg-cli <= 2.5. Also against the same work through PyAV in a bare `python
+   -c` (pyav-floor): PyAV's wheel bundles its own libmp3lame, which is not the ffmpeg CLI's.
 3. demo: `mpq-image run --preset demo` (no report, no cache) on this checkout against a baseline
    git ref (--baseline REF), each from its own packages/*/src on PYTHONPATH in the same
    environment. Target: baseline / current >= 2.
@@ -41,8 +42,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, verdict
+from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, spread, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
@@ -61,6 +63,7 @@ MP3_MPEG1_RATES = (32000, 44100, 48000)
 FLOOR = """
 import io, json, sys
 from pathlib import Path
+from typing import Any
 import numpy as np
 from PIL import Image
 options = json.loads(sys.argv[2])
@@ -77,6 +80,29 @@ for path in paths:
             decoded.load()
             np.asarray(decoded.convert("RGB"), dtype=np.uint8)
 print(json.dumps([b / (len(paths) * pixels.shape[0] * pixels.shape[1]) for b in bits]))
+"""
+
+# The same MP3 work through the library mpq uses (PyAV), and nothing else. argv: the WAV, the
+# coding rate, the bitrate. Prints the payload's size in bytes.
+AUDIO_FLOOR = """
+import io, sys
+from fractions import Fraction
+import av, numpy as np
+path, rate, bitrate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with av.open(path) as wav:
+    samples = np.concatenate([f.to_ndarray() for f in wav.decode(audio=0)], axis=1)
+mono = samples.reshape(1, -1).astype(np.float32) / 32768
+out = io.BytesIO()
+with av.open(out, "w", format="mp3", options={"fflags": "+bitexact", "id3v2_version": "0"}) as mp3:
+    stream = mp3.add_stream("libmp3lame", rate=rate, options={"flags": "+bitexact"})
+    stream.bit_rate, stream.layout, stream.format = bitrate, "mono", "fltp"
+    frame = av.AudioFrame.from_ndarray(mono, format="fltp", layout="mono")
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    for packet in [*stream.encode(frame), *stream.encode(None)]:
+        mp3.mux(packet)
+with av.open(io.BytesIO(out.getvalue()), format="mp3") as decoder:
+    np.concatenate([f.to_ndarray() for f in decoder.decode(audio=0)], axis=1)
+print(len(out.getvalue()))
 """
 
 
@@ -291,7 +317,7 @@ def audio_part(tmp: Path, count: int) -> None:
         f"{SPEECH_SECONDS:g} s of speech at {rate} Hz, {channels} channel(s); coded at {coding} Hz"
     )
     runs = itertools.count()
-    last: dict[str, Path] = {}
+    last: dict[str, Any] = {}
 
     def ffmpeg_cli() -> None:
         # What mpq's mp3 codec asks libmp3lame for: its coding rate, the input's channels, CBR
@@ -311,14 +337,31 @@ def audio_part(tmp: Path, count: int) -> None:
               "--out", out, "--cache-dir", tmp / f"audio-cache{n}", "--no-progress"])  # fmt: skip
         last["run"] = out
 
-    seconds = rounds({"ffmpeg-cli": ffmpeg_cli, "mpq": mpq}, count)
+    def pyav_floor() -> None:
+        command = [sys.executable, "-c", AUDIO_FLOOR, speech, str(coding), str(MP3_BITRATE)]
+        last["pyav bytes"] = int(call(command))
+
+    contenders = {"ffmpeg-cli": ffmpeg_cli, "mpq": mpq}
+    if channels == 1 and coding == rate:
+        contenders["pyav-floor"] = pyav_floor
+    else:
+        print("pyav-floor: skipped, it codes mono speech at its own rate only")
+    seconds = rounds(contenders, count)
     print(f"wall time, {count} interleaved rounds, median [min-max]:")
     print_times(seconds)
     print(f"  mpq / ffmpeg-cli: {verdict(ratio(seconds['mpq'], seconds['ffmpeg-cli']), 2.5)}")
+    if "pyav-floor" in seconds:
+        over_floor = ratio(seconds["mpq"], seconds["pyav-floor"])
+        print(f"  mpq / pyav-floor:        {spread(over_floor, unit='x')}")
+        floor_cli = ratio(seconds["pyav-floor"], seconds["ffmpeg-cli"])
+        print(f"  pyav-floor / ffmpeg-cli: {spread(floor_cli, unit='x')}")
     from mpq.core.store import read_results
 
     rows = [r for r in read_results(last["run"]).to_pylist() if r["codec"] != "none"]
-    print(f"  payload bytes: ffmpeg {last['mp3'].stat().st_size}, mpq {rows[0]['bytes']}")
+    print(
+        f"  payload bytes: ffmpeg {last['mp3'].stat().st_size},"
+        f" pyav-floor {last.get('pyav bytes', '-')}, mpq {rows[0]['bytes']}"
+    )
 
 
 # -- demo -------------------------------------------------------------------------------------
