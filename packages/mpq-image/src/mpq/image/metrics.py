@@ -492,7 +492,7 @@ def _mean_ssim(x: torch.Tensor, y: torch.Tensor, luminance: bool = True) -> torc
 
 
 def _ssim_map(x: torch.Tensor, y: torch.Tensor, luminance: bool) -> torch.Tensor:
-    """The SSIM map (or with `luminance=False` the contrast-structure map) of two (..., H, W)
+    """The SSIM map (or with `luminance=False` the contrast-structure map) of two (N, C, H, W)
     float images over the valid positions; `y` broadcasts against `x` (its local statistics are
     computed once).
 
@@ -500,12 +500,15 @@ def _ssim_map(x: torch.Tensor, y: torch.Tensor, luminance: bool) -> torch.Tensor
     E[xy] - E[x]E[y] are taken under the Gaussian window, and nothing is clamped. Each operation
     is piq's, in its order; most are done in place, on these maps of the size of the strip.
     """
-    products = x.new_empty((3, *x.shape))
-    products[0] = x
-    torch.mul(x, x, out=products[1])
-    torch.mul(x, y, out=products[2])
-    mu_x, mean_xx, mean_xy = _blur(products)
-    mu_y, mean_yy = _blur(torch.stack((y, y * y)))
+    n, m = len(x), len(y)
+    # x, x^2, xy, y, y^2 stacked, blurred in one pass (a single image's is inefficiently small).
+    products = x.new_empty((3 * n + 2 * m, *x.shape[1:]))
+    products[:n] = x
+    torch.mul(x, x, out=products[n : 2 * n])
+    torch.mul(x, y, out=products[2 * n : 3 * n])
+    products[3 * n : 3 * n + m] = y
+    torch.mul(y, y, out=products[3 * n + m :])
+    mu_x, mean_xx, mean_xy, mu_y, mean_yy = _blur(products).split((n, n, n, m, m))
     mu_xy = mu_x * mu_y
     mu_xx, mu_yy = mu_x.square_(), mu_y.square()
     sigma_xy = mean_xy.sub_(mu_xy)
