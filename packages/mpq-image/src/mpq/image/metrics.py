@@ -52,6 +52,10 @@ class _ImageMetric(Metric):
 class _TensorMetric(_ImageMetric):
     """Validates the pairs, batches them as (N, 3, H, W) uint8 tensors on the metric's device."""
 
+    # True when every batch's pairs share one reference array (see _batches), which _batch then
+    # gets once, as (1, 3, H, W).
+    one_reference: ClassVar[bool] = False
+
     def compute(self, references: list[np.ndarray], decoded: list[np.ndarray]) -> list[float]:
         _check_pairs(self.name, references, decoded)
         values = [math.nan] * len(references)
@@ -62,7 +66,8 @@ class _TensorMetric(_ImageMetric):
                     f"{self.name} needs images of at least {self.min_side}x{self.min_side} pixels;"
                     f" got {height}x{width}. Leave {self.name} out for these images."
                 )
-            ref = _to_tensor([references[i] for i in indices], self.device)
+            rows = indices[:1] if self.one_reference else indices
+            ref = _to_tensor([references[i] for i in rows], self.device)
             dec = _to_tensor([decoded[i] for i in indices], self.device)
             with torch.inference_mode(), _no_autocast(self.device):
                 batch = self._batch(ref, dec).flatten().cpu().tolist()
@@ -134,14 +139,15 @@ class _StructuralMetric(_TensorMetric):
         # MPS has no float64; these metrics are cheap enough for the CPU.
         super().setup("cpu" if torch.device(device).type == "mps" else device)
 
+    one_reference = True
+
     def _batches(self, references: Sequence[np.ndarray]) -> list[list[int]]:
         """The pairs of one reference array (the same object) together."""
         return _group_by(references, id)
 
     def _batch(self, references: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
-        # Every row of `references` is the same image (see _batches): one is enough.
         return self._shared_reference(
-            _unit(decoded, torch.float64), _unit(references[:1], torch.float64)
+            _unit(decoded, torch.float64), _unit(references, torch.float64)
         )
 
     @abstractmethod
