@@ -134,12 +134,11 @@ class _StructuralMetric(_TensorMetric):
 
     higher_is_better = True
     beside_codec = True
+    one_reference = True
 
     def setup(self, device: str) -> None:
         # MPS has no float64; these metrics are cheap enough for the CPU.
         super().setup("cpu" if torch.device(device).type == "mps" else device)
-
-    one_reference = True
 
     def _batches(self, references: Sequence[np.ndarray]) -> list[list[int]]:
         """The pairs of one reference array (the same object) together."""
