@@ -32,17 +32,11 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from mpq.core.errors import MpqError
-from mpq.image import metrics
-from mpq.image.metrics import (
-    DISTS,
-    LPIPSVGG,
-    MSSSIM,
-    PSNR,
-    SSIM,
-    ImageTooSmallError,
-    LPIPSAlex,
-    STLPIPSAlex,
-)
+from mpq.core.testing import heavy_imports_of
+from mpq.image import deep_metrics, pixel_metrics
+from mpq.image.deep_metrics import DISTS, LPIPSVGG, LPIPSAlex, STLPIPSAlex
+from mpq.image.image_metric import ImageTooSmallError
+from mpq.image.pixel_metrics import MSSSIM, PSNR, SSIM
 
 # lpips and piq build torchvision networks with its deprecated `pretrained` flag.
 pytestmark = pytest.mark.filterwarnings("ignore:.*deprecated since 0.13:UserWarning")
@@ -257,22 +251,26 @@ def test_ms_ssim_equals_piq_functional_while_sizes_stay_even():
     ids=["97x131", "192x256", "161x175", "201x300", "384x400"],
 )
 def test_separable_ssim_equals_piqs_full_window(image):
-    """Per channel and per metric, on even and odd sizes, with two pairs in one batch."""
+    """Per channel and per metric, on even and odd sizes: two decoded versions of one original
+    in one batch (as an item's settings are), and two originals in one call."""
     references, decoded = [image, image[::-1].copy()], [jpeg(image, 15), jpeg(image[::-1], 50)]
     x = torch.cat([to_unit(d) for d in decoded])
     y = torch.cat([to_unit(r) for r in references])
-    ssim, cs = metrics._mean_ssim(x, y), metrics._mean_ssim(x, y, luminance=False)
+    versions = torch.cat([to_unit(jpeg(image, 15)), to_unit(jpeg(image, 50))])
+    original = to_unit(image)
+    ssim = pixel_metrics._mean_ssim(versions.numpy(), original.numpy())
+    cs = pixel_metrics._mean_ssim(versions.numpy(), original.numpy(), luminance=False)
     for channel in range(3):
         expected = piq.ssim(
-            x[:, [channel]],
-            y[:, [channel]],
+            versions[:, [channel]],
+            original.expand(2, -1, -1, -1)[:, [channel]],
             data_range=1.0,
             reduction="none",
             full=True,
             downsample=False,
         )
-        torch.testing.assert_close(ssim[:, channel], expected[0], rtol=0, atol=1e-12)
-        torch.testing.assert_close(cs[:, channel], expected[1], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(ssim[:, channel], expected[0].numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(cs[:, channel], expected[1].numpy(), rtol=0, atol=1e-12)
     expected_ssim = piq.ssim(x, y, data_range=1.0, reduction="none", downsample=False)
     assert SSIM().compute(references, decoded) == pytest.approx(expected_ssim.tolist(), abs=1e-12)
     if min(image.shape[:2]) >= MSSSIM.min_side:
@@ -297,7 +295,7 @@ def test_ssim_does_not_depend_on_the_cpu_strip_size(pixels, monkeypatch):
     """Row by row, a few rows or planes at a time, or the whole batch at once (as on a GPU)."""
     references, decoded = [FACE, FACE[:, ::-1].copy()], [jpeg(FACE, 10), jpeg(FACE[:, ::-1], 40)]
     expected = SSIM().compute(references, decoded)
-    monkeypatch.setattr(metrics, "_CPU_STRIP_PIXELS", pixels)
+    monkeypatch.setattr(pixel_metrics, "_STRIP_PIXELS", pixels)
     assert SSIM().compute(references, decoded) == pytest.approx(expected, abs=1e-14)
 
 
@@ -513,7 +511,7 @@ def test_weights_that_leave_a_parameter_unfilled_are_refused():
     state = model.state_dict()
     del state["lin2.model.1.weight"]
     with pytest.raises(MpqError, match=r"lpips-alex: the weights do not fit .*lin2\.model"):
-        metrics._load_all("lpips-alex", model, state)
+        deep_metrics._load_all("lpips-alex", model, state)
 
 
 def test_missing_stlpips_package_names_the_extra(monkeypatch):
@@ -531,16 +529,23 @@ def test_entry_points_name_classes_with_complete_metadata():
     assert len(entry_points) == len(classes)
     for name, target in entry_points.items():
         module, attribute = target.split(":")
-        assert module == "mpq.image.metrics"
         cls = classes[attribute]
+        assert module == cls.__module__
+        expected = "pixel_metrics" if cls.beside_codec else "deep_metrics"
+        assert module == f"mpq.image.{expected}"
         assert cls.name == name
         assert cls.modality == "image"
         assert cls.higher_is_better == (name in {"psnr", "ssim", "ms-ssim"})
         assert "uint8 RGB" in cls.input_range and cls.description
 
 
+def test_pixel_metrics_load_no_heavy_library():
+    """They run in codec workers, which must not spend seconds importing torch."""
+    assert heavy_imports_of("mpq.image.pixel_metrics") == ["numpy"]
+
+
 def test_backbone_urls_are_torchvisions_imagenet_weights():
-    from mpq.image.metrics import ALEXNET_URL, VGG16_URL
+    from mpq.image.deep_metrics import ALEXNET_URL, VGG16_URL
 
     assert torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url == ALEXNET_URL
     assert torchvision.models.VGG16_Weights.IMAGENET1K_V1.url == VGG16_URL
