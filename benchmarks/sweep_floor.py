@@ -10,9 +10,13 @@ rounds; times are medians with min-max, comparisons the median of per-round rati
      Pillow JPEG encode with mpq's jpeg save options, decode, RGB array), no metric, no rows.
    - mpq: `mpq-image compress` (fresh run and cache directories, so nothing is a cache hit).
    - mpq+metrics: the same with PSNR and MS-SSIM.
+   - floor+metrics: the floor's loop also computing PSNR and MS-SSIM of every decode with mpq's
+     numpy kernels, in one process per core, each on its share of the tiles: what exact float64
+     MS-SSIM costs on these cores whatever tool computes it.
    - compressai: `python -m compressai.utils.bench jpeg` (its default metrics: PSNR, MS-SSIM).
    Targets: mpq / floor <= 1.3, mpq+metrics / mpq <= 1.5, compressai / mpq+metrics >= 1.5.
-   Also checks that mpq's mean bpp and mean PSNR per quality equal CompressAI's.
+   Also checks that mpq's mean bpp and mean PSNR per quality equal CompressAI's, and that the
+   floor's bpp, PSNR and MS-SSIM equal mpq's.
 2. audio: 59 s of speech (Debian's pocketsphinx-testdata clips, concatenated) to MP3 at 16 kb/s
    and back: `ffmpeg` twice (encode, then decode to WAV) against `mpq-audio compress`.
    Target: mpq / ffmpeg-cli <= 2.5. Also against the same work through PyAV in a bare `python
@@ -59,27 +63,38 @@ MP3_MPEG2_RATES = (16000, 22050, 24000)
 MP3_MPEG1_RATES = (32000, 44100, 48000)
 
 # The floor: what any tool must do for these settings, and nothing else. argv: the tiles'
-# folder and a JSON list of Pillow save options per quality. Prints the mean bpp per quality.
+# folder, a JSON list of Pillow save options per quality, this process's shard and the number of
+# shards (it codes every shards-th tile from the shard-th), and "metrics" to also compute PSNR
+# and MS-SSIM of each decode with mpq's numpy kernels (the fastest exact float64 ones here), else
+# "none". Prints the JSON of the bits and the metrics' sums per quality and the tiles' pixels.
 FLOOR = """
 import io, json, sys
 from pathlib import Path
-from typing import Any
 import numpy as np
 from PIL import Image
 options = json.loads(sys.argv[2])
-bits = [0] * len(options)
-paths = sorted(Path(sys.argv[1]).glob("*.png"))
-for path in paths:
+shard, shards, metrics = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "metrics"
+if metrics:
+    from mpq.image.pixel_metrics import MSSSIM, PSNR
+    measures = (PSNR(), MSSSIM())
+bits, sums, pixel_count, tiles = [0] * len(options), [[0.0, 0.0] for _ in options], 0, 0
+for path in sorted(Path(sys.argv[1]).glob("*.png"))[shard::shards]:
     with Image.open(path) as image:
         pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    pixel_count, tiles = pixel_count + pixels.shape[0] * pixels.shape[1], tiles + 1
+    decodes = []
     for i, option in enumerate(options):
         buffer = io.BytesIO()
         Image.fromarray(pixels, "RGB").save(buffer, format="JPEG", **option)
         bits[i] += 8 * buffer.tell()
         with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
             decoded.load()
-            np.asarray(decoded.convert("RGB"), dtype=np.uint8)
-print(json.dumps([b / (len(paths) * pixels.shape[0] * pixels.shape[1]) for b in bits]))
+            decodes.append(np.asarray(decoded.convert("RGB"), dtype=np.uint8))
+    if metrics:
+        for column, measure in enumerate(measures):
+            for i, value in enumerate(measure.compute([pixels] * len(decodes), decodes)):
+                sums[i][column] += value
+print(json.dumps({"bits": bits, "sums": sums, "pixels": pixel_count, "tiles": tiles}))
 """
 
 # The same MP3 work through the library mpq uses (PyAV), and nothing else. argv: the WAV, the
@@ -123,6 +138,25 @@ def call(command: Sequence[str | Path], env: dict[str, str] | None = None) -> st
             f"failed ({done.returncode}): {' '.join(map(str, command))}\n{done.stderr[-3000:]}"
         )
     return done.stdout
+
+
+def call_all(commands: Sequence[Sequence[str | Path]]) -> list[Any]:
+    """The JSON each command prints, the commands run at the same time (one per core, say)."""
+    running = [
+        subprocess.Popen(
+            [str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for command in commands
+    ]
+    outputs = []
+    for command, process in zip(commands, running, strict=True):
+        stdout, stderr = process.communicate()
+        if process.returncode:
+            sys.exit(
+                f"failed ({process.returncode}): {' '.join(map(str, command))}\n{stderr[-3000:]}"
+            )
+        outputs.append(json.loads(stdout))
+    return outputs
 
 
 def src_path(root: Path) -> dict[str, str]:
@@ -192,8 +226,19 @@ def image_part(tmp: Path, count: int) -> None:
     last: dict[str, object] = {}
 
     def floor() -> None:
-        output = call([sys.executable, "-c", FLOOR, folder, json.dumps(options)])
-        last["floor bpp"] = json.loads(output)
+        (output,) = call_all([[sys.executable, "-c", FLOOR, folder, json.dumps(options),
+                               "0", "1", "none"]])  # fmt: skip
+        last["floor bpp"] = [b / output["pixels"] for b in output["bits"]]
+
+    def floor_metrics() -> None:
+        shards = str(len(os.sched_getaffinity(0)))
+        outputs = call_all([[sys.executable, "-c", FLOOR, folder, json.dumps(options),
+                             str(k), shards, "metrics"] for k in range(int(shards))])  # fmt: skip
+        tiles = sum(o["tiles"] for o in outputs)
+        sums = [
+            [sum(o["sums"][i][c] for o in outputs) for c in (0, 1)] for i in range(len(options))
+        ]
+        last["floor psnr"], last["floor ms-ssim"] = ([q[c] / tiles for q in sums] for c in (0, 1))
 
     def mpq(metrics: Sequence[str] = ()) -> None:
         n = next(runs)
@@ -213,6 +258,7 @@ def image_part(tmp: Path, count: int) -> None:
     contenders = {
         "floor": floor,
         "mpq": mpq,
+        "floor+metrics": floor_metrics,
         "mpq+metrics": lambda: mpq(("psnr", "ms-ssim")),
     }
     if importlib.util.find_spec("compressai") is None:
@@ -227,6 +273,10 @@ def image_part(tmp: Path, count: int) -> None:
     print(f"  mpq / floor:               {verdict(ratio(seconds['mpq'], seconds['floor']), 1.3)}")
     overhead = ratio(seconds["mpq+metrics"], seconds["mpq"])
     print(f"  mpq+metrics / mpq:         {verdict(overhead, 1.5)}")
+    metric_floor = ratio(seconds["floor+metrics"], seconds["floor"])
+    print(f"  floor+metrics / floor:     {spread(metric_floor, unit='x')}")
+    over_floor = ratio(seconds["mpq+metrics"], seconds["floor+metrics"])
+    print(f"  mpq+metrics / floor+metrics: {spread(over_floor, unit='x')}")
     if "compressai" in seconds:
         speedup = ratio(seconds["compressai"], seconds["mpq+metrics"])
         print(f"  compressai / mpq+metrics:  {verdict(speedup, 1.5, at_most=False)}")
@@ -246,9 +296,12 @@ def compare_image_results(last: dict) -> None:
     bpp = mpq_means(last["run"], "bpp")
     bpp_metrics = mpq_means(last["metrics run"], "bpp")
     psnr = mpq_means(last["metrics run"], "metric.psnr")
+    ms_ssim = mpq_means(last["metrics run"], "metric.ms-ssim")
     print(f"mean bpp  mpq         {[round(v, 4) for v in bpp]}")
     report_difference("mpq+metrics bpp", bpp_metrics, bpp, "bpp")
     report_difference("floor bpp", last["floor bpp"], bpp, "bpp")
+    report_difference("floor+metrics PSNR", last["floor psnr"], psnr, "dB")
+    report_difference("floor+metrics MS-SSIM", last["floor ms-ssim"], ms_ssim, "")
     if "compressai" not in last:
         return
     theirs = last["compressai"]
