@@ -141,10 +141,17 @@ def call(command: Sequence[str | Path], env: dict[str, str] | None = None) -> st
 
 
 def call_all(commands: Sequence[Sequence[str | Path]]) -> list[Any]:
-    """The JSON each command prints, the commands run at the same time (one per core, say)."""
+    """The JSON each command prints, the commands run at the same time (one per core, say),
+    each single-threaded as mpq's codec workers are (a BLAS thread per core in each of them
+    would fight the others for the cores)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     running = [
         subprocess.Popen(
-            [str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [str(c) for c in command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for command in commands
     ]
