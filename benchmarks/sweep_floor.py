@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,30 @@ def call_all(commands: Sequence[Sequence[str | Path]]) -> list[Any]:
     return outputs
 
 
-def src_path(root: Path) -> dict[str, str]:
-    """The environment with `root`'s packages/*/src first on PYTHONPATH."""
+def src_path(root: Path, metadata: Path) -> dict[str, str]:
+    """The environment with `root`'s packages/*/src first on PYTHONPATH, and their metadata too.
+
+    Plugins are found through entry points, which importlib.metadata reads from the installed
+    packages' metadata, not from the source: so each package of `root` gets a dist-info under
+    `metadata` with `root`'s own entry points, ahead of the installed one on the path (the first
+    distribution of a name found on sys.path is the one `entry_points()` reads).
+    """
     dirs = [str(p) for p in sorted(root.glob("packages/*/src"))]
+    for pyproject in sorted(root.glob("packages/*/pyproject.toml")):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        info = metadata / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+        )
+        groups = project.get("entry-points", {})
+        (info / "entry_points.txt").write_text(
+            "".join(
+                f"[{group}]\n" + "".join(f"{name} = {target}\n" for name, target in eps.items())
+                for group, eps in groups.items()
+            )
+        )
+    dirs.append(str(metadata))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([*dirs, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
@@ -443,7 +465,10 @@ def demo_part(tmp: Path, count: int, baseline: str | None, limit: int | None) ->
     tree = tmp / "baseline"
     call(["git", "-C", REPO, "worktree", "add", "--detach", tree, baseline])
     try:
-        envs = {f"baseline {baseline}": src_path(tree), "current": src_path(REPO)}
+        envs = {
+            f"baseline {baseline}": src_path(tree, tmp / "baseline-metadata"),
+            "current": src_path(REPO, tmp / "current-metadata"),
+        }
         for name, env in envs.items():
             origin = call(
                 [sys.executable, "-c", "import mpq.image; print(mpq.image.__file__)"], env
