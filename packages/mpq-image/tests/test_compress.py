@@ -1,4 +1,6 @@
 import struct
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -145,3 +147,28 @@ def test_decoded_files_of_ids_with_the_same_safe_name_do_not_collide(tmp_path):
         file = decoded_file(out / "decoded", str(folder / name), "jpeg:quality=10", ".png")
         assert file in saved
     assert any("a_b.png" in f.name for f in saved)  # still readable
+
+
+def test_a_sweep_with_pixel_metrics_imports_torch_in_no_process(tmp_path):
+    """torch takes seconds to import, in every process: PSNR, SSIM and MS-SSIM need none of it,
+    neither in the command's process nor in its codec workers. `-X importtime`, which spawned
+    workers inherit, makes every process list its imports on the shared stderr."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, photo in (("cat", skimage.data.chelsea()), ("coffee", skimage.data.coffee())):
+        Image.fromarray(photo[:200, :240]).save(images / f"{name}.png")
+    out = tmp_path / "run"
+    command = ["compress", str(images), "--codec", "jpeg:quality=10,50", "--out", str(out),
+               "--metric", "psnr", "--metric", "ssim", "--metric", "ms-ssim", "--workers", "2",
+               "--no-cache", "--no-progress"]  # fmt: skip
+    code = f"from mpq.image.cli import main; main({command!r}, standalone_mode=False)"
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()]
+    assert imported.count("mpq.core.item_coding") == 3  # the command and both workers listed
+    assert "torch" not in imported
+    rows = read_run(out)[1].to_pylist()
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
+    assert all(0.5 < r["metric.ms-ssim"] < 1 for r in rows if r["setting"] != "none")

@@ -2,7 +2,7 @@
 
 They run beside the codec, in the codec workers (`Metric.beside_codec`), whatever the sweep's
 device: numpy alone, so that neither a worker nor a sweep without a deep metric imports torch
-(seconds per process, more than the metrics themselves take on a few hundred images).
+(seconds per process, paid again by every worker).
 """
 
 from __future__ import annotations
