@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from mpq.audio.metrics import CDPAM, SISDR, AudioPSNR, LogMelDistance, cdpam_input
+from mpq.audio.sample_metrics import SISDR, AudioPSNR
 from mpq.audio.signal import Audio, load_audio
+from mpq.audio.torch_metrics import CDPAM, LogMelDistance, cdpam_input
+from mpq.core.testing import heavy_imports_of
 
 SAMPLES = Path("/usr/share/sonic-pi/samples")
 
@@ -153,3 +155,8 @@ def test_cdpam_with_its_shipped_weights_on_real_audio() -> None:
     with torch.inference_mode():
         direct = metric.model.forward(expected, cdpam_input(degraded[1]))
     assert values[2] == pytest.approx(float(direct.flatten()[0]), rel=1e-5)
+
+
+def test_sample_metrics_load_no_heavy_library() -> None:
+    """SI-SDR and PSNR run in codec workers, which must not spend seconds importing torch."""
+    assert heavy_imports_of("mpq.audio.sample_metrics") == ["numpy"]

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from mpq.audio.metrics import si_sdr
+from mpq.audio.sample_metrics import si_sdr
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.errors import MpqError
 from mpq.core.params import Param, parse_bool

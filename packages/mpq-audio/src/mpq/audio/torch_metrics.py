@@ -1,94 +1,28 @@
-"""Full-reference audio similarity metrics: SI-SDR, PSNR, log-mel distance and CDPAM.
+"""Audio metrics computed with torch: the log-mel distance (torchaudio) and CDPAM (a network).
 
-Every metric takes pairs of `Audio` (float32 samples in [-1, 1], (channels, samples), with their
-rate) of equal shape and rate, converts them itself to the range its implementation documents and
-returns one float per pair; anything else is refused, so a caller cannot feed the wrong range (a
-[-1, 1] signal given to CDPAM, which expects int16-scale values, would silently give a wrong
-number). Sample-wise metrics are computed in float64 on the CPU.
+Sample-wise metrics are computed in float64. (SI-SDR and PSNR need no torch: see
+`sample_metrics`; the input checks common to all are in `audio_metric`.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
-from abc import abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mpq.audio.audio_metric import AudioMetric
 from mpq.audio.signal import Audio
 from mpq.core.errors import MpqError
-from mpq.core.metric import Metric
 
 CDPAM_RATE = 22050
 INT16_SCALE = 32768.0
 
 
-class _AudioMetric(Metric):
-    """Validates pairs of `Audio` and computes one value per pair."""
-
-    libraries = ("mpq-audio", "torch", "torchaudio", "cdpam")
-
-    modality = "audio"
-
-    def __init__(self) -> None:
-        self.device = "cpu"
-
-    def setup(self, device: str) -> None:
-        self.device = device
-
-    def compute(self, references: list[Audio], decoded: list[Audio]) -> list[float]:
-        check_pairs(self.name, references, decoded)
-        return [float(self._pair(r, d)) for r, d in zip(references, decoded, strict=True)]
-
-    @abstractmethod
-    def _pair(self, reference: Audio, decoded: Audio) -> float:
-        """The metric of one validated pair."""
-
-
-class SISDR(_AudioMetric):
-    """Scale-invariant SDR (Le Roux et al. 2019) in dB, per channel, then the mean over channels.
-
-    For reference s and estimate e of one channel (float64, no mean removal, as torchmetrics'
-    default zero_mean=False): a = <e, s> / <s, s>, SI-SDR = 10 log10(|a s|^2 / |e - a s|^2).
-    Identical channels give inf; a silent reference channel gives NaN (the ratio is undefined).
-    """
-
-    name = "si-sdr"
-    higher_is_better = True
-    beside_codec = True
-    input_range = (
-        "float samples in [-1, 1] (scale-invariant: any common scale gives the same value)"
-    )
-    description = "SI-SDR in dB, mean over channels; inf for identical audio"
-
-    def _pair(self, reference: Audio, decoded: Audio) -> float:
-        return float(np.mean(si_sdr(reference.samples, decoded.samples)))
-
-
-class AudioPSNR(_AudioMetric):
-    """PSNR with peak 1.0 (float full scale): 10 log10(1 / MSE) over all channels and samples.
-
-    MSE = mean of (decoded - reference)^2 over every channel and sample, in float64 on the
-    float32 samples as they are (no clipping, no alignment). Identical audio gives inf.
-    """
-
-    name = "audio-psnr"
-    higher_is_better = True
-    beside_codec = True
-    input_range = "float samples in [-1, 1]; peak 1.0, MSE over all channels and samples"
-    description = "PSNR in dB with peak 1.0; inf for identical audio"
-
-    def _pair(self, reference: Audio, decoded: Audio) -> float:
-        error = decoded.samples.astype(np.float64) - reference.samples.astype(np.float64)
-        mse = float(np.mean(np.square(error)))
-        return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
-
-
-class LogMelDistance(_AudioMetric):
+class LogMelDistance(AudioMetric):
     """Mean absolute difference of natural-log mel magnitude spectrograms (HiFi-GAN's mel loss).
 
     torchaudio MelSpectrogram at the item's own rate: n_fft = win_length = 1024, hop 256, Hann
@@ -102,6 +36,7 @@ class LogMelDistance(_AudioMetric):
     name = "log-mel"
     higher_is_better = False
     beside_codec = True
+    libraries = ("mpq-audio", "torch", "torchaudio")
     input_range = "float samples in [-1, 1] at the item's rate (no resampling)"
     description = "mean |log-mel difference| (80 mels, n_fft 1024, hop 256, floor 1e-5)"
     n_fft = 1024
@@ -147,7 +82,7 @@ class LogMelDistance(_AudioMetric):
         return self._transforms[rate]
 
 
-class CDPAM(_AudioMetric):
+class CDPAM(AudioMetric):
     """CDPAM (Manocha et al. 2021), the distance of the cdpam package with its shipped weights.
 
     As `cdpam.load_audio` prepares audio for the model: mono (the mean of the channels, as
@@ -159,6 +94,7 @@ class CDPAM(_AudioMetric):
 
     name = "cdpam"
     higher_is_better = False
+    libraries = ("mpq-audio", "torch", "cdpam", "librosa")
     input_range = "float samples in [-1, 1], converted to mono 22.05 kHz int16-scale floats"
     description = "CDPAM distance (cdpam package weights), mono at 22.05 kHz"
 
@@ -184,16 +120,6 @@ class CDPAM(_AudioMetric):
         with torch.inference_mode():
             dist = self.model.forward(torch.from_numpy(ref), torch.from_numpy(dec))
         return float(dist.flatten()[0].cpu())
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
-    """SI-SDR in dB of each row of (channels, samples) arrays; see `SISDR`."""
-    s = reference.astype(np.float64)
-    e = estimate.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.sum(e * s, axis=-1, keepdims=True) / np.sum(s * s, axis=-1, keepdims=True)
-        target = scale * s
-        return 10.0 * np.log10(np.sum(target**2, axis=-1) / np.sum((e - target) ** 2, axis=-1))
 
 
 def cdpam_input(audio: Audio) -> np.ndarray:
@@ -228,23 +154,3 @@ def _trusted_cdpam_checkpoint(package_dir: Path) -> Iterator[None]:
         yield
     finally:
         torch.load = original
-
-
-def check_pairs(metric: str, references: Sequence[object], decoded: Sequence[object]) -> None:
-    """Refuse anything but pairs of `Audio` of equal shape and rate, naming the metric."""
-    if len(references) != len(decoded):
-        raise ValueError(f"{metric}: {len(references)} references but {len(decoded)} decoded")
-    for i, pair in enumerate(zip(references, decoded, strict=True)):
-        for role, audio in zip(("reference", "decoded"), pair, strict=True):
-            if not isinstance(audio, Audio):
-                raise TypeError(
-                    f"{metric}: {role} item {i} is {type(audio).__name__}; expected"
-                    " mpq.audio.signal.Audio (float32 (channels, samples) in [-1, 1] with its"
-                    " sample rate), which the metric converts to its own input range"
-                )
-        ref, dec = pair
-        if ref.shape != dec.shape or ref.sample_rate != dec.sample_rate:
-            raise ValueError(
-                f"{metric}: pair {i} has reference {ref.shape} at {ref.sample_rate} Hz and"
-                f" decoded {dec.shape} at {dec.sample_rate} Hz"
-            )
