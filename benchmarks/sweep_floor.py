@@ -67,7 +67,7 @@ MP3_MPEG1_RATES = (32000, 44100, 48000)
 # folder, a JSON list of Pillow save options per quality, this process's shard and the number of
 # shards (it codes every shards-th tile from the shard-th), and "metrics" to also compute PSNR
 # and MS-SSIM of each decode with mpq's numpy kernels (the fastest exact float64 ones here), else
-# "none". Prints the JSON of the bits and the metrics' sums per quality and the tiles' pixels.
+# "none". Prints the JSON of the bits and the metrics' sums per quality, and its tiles and pixels.
 FLOOR = """
 import io, json, sys
 from pathlib import Path
