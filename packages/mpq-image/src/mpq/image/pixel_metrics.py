@@ -235,16 +235,19 @@ def _blur(planes: np.ndarray) -> np.ndarray:
     result from the left, which BLAS reads in place.
     """
     count, height, width = planes.shape
-    columns = np.empty((count, height - _MARGIN, width))
-    for start, stop in _blocks(height - _MARGIN):
-        band = _BLUR_BAND[: stop - start, : stop - start + _MARGIN]
-        np.matmul(band, planes[:, start : stop + _MARGIN], out=columns[:, start:stop])
+    columns = _band_product(planes, np.empty((count, height - _MARGIN, width)))
     by_column = columns.reshape(-1, width).T
-    out = np.empty((width - _MARGIN, count * (height - _MARGIN)))
-    for start, stop in _blocks(width - _MARGIN):
-        band = _BLUR_BAND[: stop - start, : stop - start + _MARGIN]
-        np.matmul(band, by_column[start : stop + _MARGIN], out=out[start:stop])
+    out = _band_product(by_column, np.empty((width - _MARGIN, count * (height - _MARGIN))))
     return out.reshape(width - _MARGIN, count, height - _MARGIN)
+
+
+def _band_product(inputs: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The 11-tap Gaussian along the second-to-last axis of `inputs` (valid positions only)
+    into `out`, one band matrix product per block of _BLUR_BLOCK outputs."""
+    for start, stop in _blocks(out.shape[-2]):
+        band = _BLUR_BAND[: stop - start, : stop - start + _MARGIN]
+        np.matmul(band, inputs[..., start : stop + _MARGIN, :], out=out[..., start:stop, :])
+    return out
 
 
 def _blocks(length: int) -> list[tuple[int, int]]:
