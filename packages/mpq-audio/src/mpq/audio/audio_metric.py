@@ -22,12 +22,6 @@ class AudioMetric(Metric):
 
     modality = "audio"
 
-    def __init__(self) -> None:
-        self.device = "cpu"
-
-    def setup(self, device: str) -> None:
-        self.device = device
-
     def compute(self, references: list[Audio], decoded: list[Audio]) -> list[float]:
         check_pairs(self.name, references, decoded)
         return [float(self._pair(r, d)) for r, d in zip(references, decoded, strict=True)]

@@ -14,7 +14,14 @@ from mpq.audio.audio_metric import AudioMetric
 from mpq.audio.signal import Audio
 
 
-class SISDR(AudioMetric):
+class _SampleMetric(AudioMetric):
+    """Computed in the codec worker, from numpy alone."""
+
+    beside_codec = True
+    libraries = ("mpq-audio", "numpy")
+
+
+class SISDR(_SampleMetric):
     """Scale-invariant SDR (Le Roux et al. 2019) in dB, per channel, then the mean over channels.
 
     For reference s and estimate e of one channel (float64, no mean removal, as torchmetrics'
@@ -24,8 +31,6 @@ class SISDR(AudioMetric):
 
     name = "si-sdr"
     higher_is_better = True
-    beside_codec = True
-    libraries = ("mpq-audio", "numpy")
     input_range = (
         "float samples in [-1, 1] (scale-invariant: any common scale gives the same value)"
     )
@@ -35,7 +40,7 @@ class SISDR(AudioMetric):
         return float(np.mean(si_sdr(reference.samples, decoded.samples)))
 
 
-class AudioPSNR(AudioMetric):
+class AudioPSNR(_SampleMetric):
     """PSNR with peak 1.0 (float full scale): 10 log10(1 / MSE) over all channels and samples.
 
     MSE = mean of (decoded - reference)^2 over every channel and sample, in float64 on the
@@ -44,8 +49,6 @@ class AudioPSNR(AudioMetric):
 
     name = "audio-psnr"
     higher_is_better = True
-    beside_codec = True
-    libraries = ("mpq-audio", "numpy")
     input_range = "float samples in [-1, 1]; peak 1.0, MSE over all channels and samples"
     description = "PSNR in dB with peak 1.0; inf for identical audio"
 

@@ -24,9 +24,12 @@ class Metric(ABC):
     # A cheap CPU metric that needs no weights: computed in the codec worker next to the decode,
     # so the decoded item need not travel back for it. Deep metrics run batched on the device.
     beside_codec: ClassVar[bool] = False
+    # Where the metric computes: "cpu" until setup() is given the run's device.
+    device: str = "cpu"
 
     def setup(self, device: str) -> None:
-        """Load weights onto `device`; called once per run."""
+        """Load weights onto `device`; called once per run. An override calls this first."""
+        self.device = device
 
     @abstractmethod
     def compute(self, references: list[Any], decoded: list[Any]) -> list[float]:

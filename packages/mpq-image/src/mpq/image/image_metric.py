@@ -27,12 +27,6 @@ class ImageMetric(Metric):
     modality = "image"
     min_side: ClassVar[int] = 1
 
-    def __init__(self) -> None:
-        self.device = "cpu"
-
-    def setup(self, device: str) -> None:
-        self.device = device
-
     def check_size(self, image: np.ndarray) -> None:
         """Refuse an image whose shorter side is below `min_side`, naming the metric."""
         height, width = image.shape[:2]

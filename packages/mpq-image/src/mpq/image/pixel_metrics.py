@@ -15,7 +15,14 @@ import numpy as np
 from mpq.image.image_metric import ImageMetric, check_pairs, group_by
 
 
-class PSNR(ImageMetric):
+class _PixelMetric(ImageMetric):
+    """Computed in the codec worker, from numpy alone."""
+
+    beside_codec = True
+    libraries = ("mpq-image", "numpy")
+
+
+class PSNR(_PixelMetric):
     """Peak signal-to-noise ratio, 10 log10(255^2 / MSE), over R, G and B together (no luma).
 
     The MSE is exact: the squared errors are integers and their sum stays below 2**53 for any
@@ -27,8 +34,6 @@ class PSNR(ImageMetric):
 
     name = "psnr"
     higher_is_better = True
-    beside_codec = True
-    libraries = ("mpq-image", "numpy")
     input_range = (
         "uint8 RGB; MSE of the 0-255 integer values with peak 255, the same as [0, 1] floats with"
         " data_range=1 (identical images: inf)"
@@ -50,7 +55,7 @@ def _psnr(reference: np.ndarray, decoded: np.ndarray) -> float:
     return 10 * math.log10(255.0**2 * error.size / squared_error)
 
 
-class _StructuralMetric(ImageMetric):
+class _StructuralMetric(_PixelMetric):
     """The SSIM family in float64, with piq.ssim's formula and a separable Gaussian filter.
 
     In float32 the local variances E[x^2] - E[x]^2 lose digits to cancellation: on flat bright
@@ -64,8 +69,6 @@ class _StructuralMetric(ImageMetric):
     """
 
     higher_is_better = True
-    beside_codec = True
-    libraries = ("mpq-image", "numpy")
 
     def compute(self, references: list[np.ndarray], decoded: list[np.ndarray]) -> list[float]:
         check_pairs(self.name, references, decoded)
