@@ -48,6 +48,25 @@ def test_in_process_results_come_back_from_start_and_are_cached(tmp_path):
     assert stage.collect(block=True) == []
 
 
+class BatchingSyntheticCodec(SyntheticCodec):
+    """The synthetic codec, coding a setting's items in one batch (its default batch API)."""
+
+    batches = True
+
+
+def test_a_batching_codec_caches_under_the_keys_of_single_coding(tmp_path):
+    cache = BitstreamCache(tmp_path)
+    batched = CodecStage({SYN: BatchingSyntheticCodec}, 0, cache)
+    first = batched.start(jobs(LOW))
+    again = batched.start(jobs(LOW))
+    assert [o.cache_hit for o in first] == [False] * 3
+    assert [o.cache_hit for o in again] == [True] * 3
+    plain = CodecStage({SYN: SyntheticCodec}, 0, cache).start(jobs(LOW))
+    assert [o.cache_hit for o in plain] == [True] * 3  # the same keys, coded one at a time
+    for cold, warm in zip(first, plain, strict=True):
+        assert cold.result.bitstream.payload == warm.result.bitstream.payload
+
+
 def test_references_pass_through():
     stage = CodecStage({SYN: SyntheticCodec}, 0)
     [reference] = stage.start(jobs(REFERENCE_SETTING, 1))

@@ -71,7 +71,7 @@ def code_item(
         except Exception as error:
             return [load_error(error)] * len(work)
         if cache_root is not None:
-            work = _looked_up(_cache(cache_root), content_hash(data), work)
+            work = looked_up(_cache(cache_root), content_hash(data), work)
     outcomes: list[Coded | str] = []
     decoded: list[Any] = []
     new_entries: list[tuple[str, CodecResult]] = []
@@ -107,8 +107,9 @@ def code_item(
     return outcomes
 
 
-def _looked_up(cache: BitstreamCache, item_hash: str, work: list[SettingWork]) -> list[SettingWork]:
-    """`work` with each setting's cache key and cached result, if any."""
+def looked_up(cache: BitstreamCache, item_hash: str, work: list[SettingWork]) -> list[SettingWork]:
+    """`work` on one item with each setting's cache key and cached result, if any (the item's
+    pack read once); wherever the item is hashed, in the parent or in the worker that reads it."""
     keys = [
         None
         if entry.codec is None

@@ -27,7 +27,7 @@ from mpq.core.codec import Codec, CodecResult, apply_setting_batch
 from mpq.core.codec_pool import WorkerPool
 from mpq.core.errors import RunStoreError
 from mpq.core.files import UnreadFile
-from mpq.core.item_coding import Coded, SettingWork, code_item, describe, shape_error
+from mpq.core.item_coding import Coded, SettingWork, code_item, describe, looked_up, shape_error
 from mpq.core.metric import Metric
 from mpq.core.sweep_items import Failed, SweepJob
 from mpq.core.sweep_plan import SweepPlan
@@ -130,77 +130,74 @@ class CodecStage:
 
     def _start_batch(self, jobs: list[SweepJob]) -> list[Outcome]:
         outcomes: list[Outcome] = []
-        misses: list[SweepJob] = []
+        misses: list[tuple[SweepJob, SettingWork]] = []
         for job in jobs:
-            cached = self._cache_get(job)
-            if cached is None:
-                misses.append(job)
-            elif cached.decoded is not None:
-                outcomes.append(self._accept(job, cached, cache_hit=True))
+            [work] = self._looked_up([job])
+            if work.cached is None:
+                misses.append((job, work))
+            elif work.cached.decoded is not None:
+                outcomes.append(self._accept(job, work.cached, cache_hit=True))
             else:
-                outcomes += self._in_process([job], [cached])
+                outcomes += self._in_process([job], [work])
         if not misses:
             return outcomes
-        cls, setting = self.classes[misses[0].setting.codec], misses[0].setting
+        cls, setting = self.classes[misses[0][0].setting.codec], misses[0][0].setting
         try:
-            results = apply_setting_batch(cls, setting, [job.state.item.data for job in misses])
+            results = apply_setting_batch(cls, setting, [job.state.item.data for job, _ in misses])
         except Exception:  # one bad item: code them one by one, so only it fails
-            return outcomes + [o for job in misses for o in self._in_process([job], [None])]
+            return outcomes + [o for job, work in misses for o in self._in_process([job], [work])]
         pairs = zip(misses, results, strict=True)
-        return outcomes + [self._accept(job, result, cache_hit=False) for job, result in pairs]
+        return outcomes + [
+            self._accept(job, result, cache_hit=False, new_key=work.cache_key)
+            for (job, work), result in pairs
+        ]
 
     def _start_item(self, jobs: list[SweepJob]) -> list[Outcome]:
         """Jobs of one item: the reference and decoded cache hits at once, the rest together;
-        an unread file's jobs, its reference too, all where it is read."""
+        an unread file's jobs, its reference too, all where it is read (and looked up there)."""
         if isinstance(jobs[0].state.item.data, UnreadFile):
-            return self._submit(jobs, [None] * len(jobs))
-        coded = [job for job in jobs if not job.setting.is_reference]
+            return self._submit(jobs, [SettingWork(self._codec(job), job.setting) for job in jobs])
         outcomes: list[Outcome] = [
             Decoded(job, job.state.item.data) for job in jobs if job.setting.is_reference
         ]
-        hits: list[CodecResult | None] = [None] * len(coded)
-        if self.cache is not None:  # the item's pack, read once
-            keys = [self._cache_key(job) for job in coded]
-            found = self.cache.get_many(keys)
-            hits = [found.get(key) for key in keys]
+        coded = [job for job in jobs if not job.setting.is_reference]
         todo: list[SweepJob] = []
-        cached: list[CodecResult | None] = []
-        for job, hit in zip(coded, hits, strict=True):
-            if hit is not None and hit.decoded is not None:
-                outcomes.append(self._accept(job, hit, cache_hit=True))
+        todo_work: list[SettingWork] = []
+        for job, work in zip(coded, self._looked_up(coded), strict=True):
+            if work.cached is not None and work.cached.decoded is not None:
+                outcomes.append(self._accept(job, work.cached, cache_hit=True))
             else:
                 todo.append(job)
-                cached.append(hit)
-        return outcomes + self._submit(todo, cached) if todo else outcomes
+                todo_work.append(work)
+        return outcomes + self._submit(todo, todo_work) if todo else outcomes
 
-    def _submit(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
+    def _looked_up(self, jobs: list[SweepJob]) -> list[SettingWork]:
+        """The work of coded jobs of one item in memory, with their cache keys and hits."""
+        work = [SettingWork(self._codec(job), job.setting) for job in jobs]
+        if self.cache is None or not jobs:
+            return work
+        return looked_up(self.cache, jobs[0].state.content_hash or "", work)
+
+    def _codec(self, job: SweepJob) -> type[Codec] | None:
+        """The class that codes `job`; None for the reference."""
+        return None if job.setting.is_reference else self.classes[job.setting.codec]
+
+    def _submit(self, jobs: list[SweepJob], work: list[SettingWork]) -> list[Outcome]:
         """Jobs of one item to the pool (their outcomes come from `collect`), or coded here."""
         if self.workers <= 0:
-            return self._in_process(jobs, cached)
-        future = self.pool.submit(code_item, *self._work(jobs, cached))
+            return self._in_process(jobs, work)
+        future = self.pool.submit(code_item, *self._arguments(jobs, work))
         self.inflight[future] = jobs
         self.pending += len(jobs)
         return []
 
-    def _work(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> tuple:
-        """`code_item`'s arguments for jobs of one item (an unread file's keys are made where
-        it is read and hashed)."""
-        data = jobs[0].state.item.data
-        keyed = self.cache is not None and not isinstance(data, UnreadFile)
-        work = [
-            SettingWork(
-                None if job.setting.is_reference else self.classes[job.setting.codec],
-                job.setting,
-                hit,
-                self._cache_key(job) if keyed and not job.setting.is_reference else None,
-            )
-            for job, hit in zip(jobs, cached, strict=True)
-        ]
+    def _arguments(self, jobs: list[SweepJob], work: list[SettingWork]) -> tuple:
+        """`code_item`'s arguments for jobs of one item."""
         root = None if self.cache is None else self.cache.root
-        return data, work, self.beside, self.keep_decoded, root
+        return jobs[0].state.item.data, work, self.beside, self.keep_decoded, root
 
-    def _in_process(self, jobs: list[SweepJob], cached: list[CodecResult | None]) -> list[Outcome]:
-        return self._outcomes(jobs, code_item(*self._work(jobs, cached)))
+    def _in_process(self, jobs: list[SweepJob], work: list[SettingWork]) -> list[Outcome]:
+        return self._outcomes(jobs, code_item(*self._arguments(jobs, work)))
 
     def _outcomes(self, jobs: list[SweepJob], coded: list[Coded | str]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -210,7 +207,7 @@ class CodecStage:
             elif entry.result is None:  # the reference of an unread file: it could be read
                 outcomes.append(Decoded(job, None))
             else:  # cached where it was coded
-                outcomes.append(self._accept(job, entry.result, entry.cache_hit, entry, True))
+                outcomes.append(self._accept(job, entry.result, entry.cache_hit, entry))
         return outcomes
 
     def collect(self, block: bool) -> list[Outcome]:
@@ -268,14 +265,16 @@ class CodecStage:
         result: CodecResult,
         cache_hit: bool,
         coded: Coded | None = None,
-        stored: bool = False,
+        new_key: str | None = None,
     ) -> Outcome:
+        """`job`'s outcome once its decoded item has the original's shape; a result coded in
+        this process (not by `code_item`, which caches its own) is cached under `new_key`."""
         if result.decoded is not None:
             wrong_shape = shape_error(job.setting.codec, job.state.item.data, result.decoded)
             if wrong_shape is not None:
                 return Failed(job, wrong_shape)
-        if self.cache is not None and not cache_hit and not stored:
-            self.cache.put(self._cache_key(job), result)
+        if self.cache is not None and new_key is not None:
+            self.cache.put(new_key, result)
         if self.on_decoded is not None:
             self.on_decoded(job.state.item.id, job.setting.id, result.decoded)
         if coded is None:
@@ -289,12 +288,3 @@ class CodecStage:
             coded.metric_errors,
             coded.metric_s,
         )
-
-    def _cache_key(self, job: SweepJob) -> str:
-        version = self.classes[job.setting.codec].version
-        return BitstreamCache.key(job.state.content_hash or "", job.setting, version)
-
-    def _cache_get(self, job: SweepJob) -> CodecResult | None:
-        if self.cache is None:
-            return None
-        return self.cache.get(self._cache_key(job))
