@@ -38,13 +38,13 @@ def test_in_process_results_come_back_from_start_and_are_cached(tmp_path):
     stage = CodecStage({SYN: SyntheticCodec}, 0, cache, lambda *a: seen.append(a[:2]))
     first = stage.start(jobs(LOW))
     assert [type(o) for o in first] == [Decoded] * 3 and stage.pending == 0
-    assert [o.cache_hit for o in first] == [False] * 3
+    assert [o.coded.cache_hit for o in first] == [False] * 3
     assert seen == [(f"img0000{i}", LOW.id) for i in range(3)]
     again = stage.start(jobs(LOW))
-    assert [o.cache_hit for o in again] == [True] * 3
+    assert [o.coded.cache_hit for o in again] == [True] * 3
     for cold, warm in zip(first, again, strict=True):
         assert np.array_equal(cold.decoded, warm.decoded)
-        assert cold.result.bitstream.payload == warm.result.bitstream.payload
+        assert cold.coded.result.bitstream.payload == warm.coded.result.bitstream.payload
     assert stage.collect(block=True) == []
 
 
@@ -59,18 +59,18 @@ def test_a_batching_codec_caches_under_the_keys_of_single_coding(tmp_path):
     batched = CodecStage({SYN: BatchingSyntheticCodec}, 0, cache)
     first = batched.start(jobs(LOW))
     again = batched.start(jobs(LOW))
-    assert [o.cache_hit for o in first] == [False] * 3
-    assert [o.cache_hit for o in again] == [True] * 3
+    assert [o.coded.cache_hit for o in first] == [False] * 3
+    assert [o.coded.cache_hit for o in again] == [True] * 3
     plain = CodecStage({SYN: SyntheticCodec}, 0, cache).start(jobs(LOW))
-    assert [o.cache_hit for o in plain] == [True] * 3  # the same keys, coded one at a time
+    assert [o.coded.cache_hit for o in plain] == [True] * 3  # the same keys, coded one at a time
     for cold, warm in zip(first, plain, strict=True):
-        assert cold.result.bitstream.payload == warm.result.bitstream.payload
+        assert cold.coded.result.bitstream.payload == warm.coded.result.bitstream.payload
 
 
 def test_references_pass_through():
     stage = CodecStage({SYN: SyntheticCodec}, 0)
     [reference] = stage.start(jobs(REFERENCE_SETTING, 1))
-    assert reference.result is None and reference.cache_hit is None
+    assert reference.coded is None
     assert reference.decoded is reference.job.state.item.data
 
 
@@ -89,10 +89,10 @@ def test_decoded_items_stay_where_they_were_coded_unless_needed_and_are_still_ch
     dropped = CodecStage({SYN: SyntheticCodec}, 0, beside=beside, keep_decoded=False)
     left = dropped.start(jobs(LOW))
     for full, lean in zip(kept, left, strict=True):
-        assert lean.decoded is None and lean.result.decoded is None
-        assert full.decoded is not None and full.metrics["metric.mae-beside"] > 0
-        assert lean.metrics == full.metrics and lean.metric_s > 0
-        assert lean.result.bitstream.payload == full.result.bitstream.payload
+        assert lean.decoded is None and lean.coded.result.decoded is None
+        assert full.decoded is not None and full.coded.metrics["metric.mae-beside"] > 0
+        assert lean.coded.metrics == full.coded.metrics and lean.coded.metric_s > 0
+        assert lean.coded.result.bitstream.payload == full.coded.result.bitstream.payload
     saving = CodecStage({SYN: SyntheticCodec}, 0, on_decoded=print, keep_decoded=False)
     assert saving.keep_decoded  # the decoded items are saved: they must come back
     lean_crop = CodecStage({SYN: CroppingCodec}, 0, keep_decoded=False).start(jobs(LOW, 1))
@@ -112,7 +112,7 @@ def test_an_items_settings_make_one_trip_to_the_pool():
     finally:
         stage.close()
     assert [o.job.setting for o in outcomes] == settings
-    assert len({o.result.bitstream.payload for o in outcomes}) == 3
+    assert len({o.coded.result.bitstream.payload for o in outcomes}) == 3
 
 
 class CountingError(BesideMeanAbsoluteError):
@@ -140,17 +140,17 @@ def test_an_items_settings_are_measured_together_and_pair_by_pair_where_refused(
     expected = [
         np.abs(state.item.data.astype(int) - o.decoded.astype(int)).mean() for o in together
     ]
-    assert [o.metrics["metric.mae-beside"] for o in together] == pytest.approx(expected)
-    assert sum(o.metric_s for o in together) > 0
+    assert [o.coded.metrics["metric.mae-beside"] for o in together] == pytest.approx(expected)
+    assert sum(o.coded.metric_s for o in together) > 0
     brightest = max(o.decoded.mean() for o in together)
     monkeypatch.setattr(CountingError, "calls", [])
     monkeypatch.setattr(CountingError, "refuse_above", brightest - 1e-9)
     apart = CodecStage({SYN: SyntheticCodec}, 0, beside=(CountingError,)).start(item_jobs)
     assert CountingError.calls == [3, 1, 1, 1]
-    values = [o.metrics["metric.mae-beside"] for o in apart]
+    values = [o.coded.metrics["metric.mae-beside"] for o in apart]
     refused = [i for i, value in enumerate(values) if math.isnan(value)]
     assert refused == [int(np.argmax([o.decoded.mean() for o in together]))]
-    assert apart[refused[0]].metric_errors == {"mae-beside": "too bright for this metric"}
+    assert apart[refused[0]].coded.metric_errors == {"mae-beside": "too bright for this metric"}
     del values[refused[0]], expected[refused[0]]
     assert values == pytest.approx(expected)
 

@@ -5,6 +5,7 @@ import pytest
 
 from mpq.core.codec import Setting
 from mpq.core.errors import MpqError
+from mpq.core.item_coding import Coded
 from mpq.core.sweep_codec import Decoded
 from mpq.core.sweep_items import ItemState, SweepJob
 from mpq.core.sweep_metrics import MetricStage
@@ -41,7 +42,7 @@ class SmallMemoryMetric(MeanAbsoluteError):
 def entries(references, decoded, **known):
     """Decoded entries of (original, decoded) pairs; `known` as the codec stage fills it."""
     return [
-        Decoded(SweepJob(ItemState(Item(f"i{n}", r), None), Setting("x")), d, **known)
+        Decoded(SweepJob(ItemState(Item(f"i{n}", r), None), Setting("x")), d, Coded(None, **known))
         for n, (r, d) in enumerate(zip(references, decoded, strict=True))
     ]
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mpq.core.codec import REFERENCE_SETTING, CodecResult, Setting, Target
+from mpq.core.item_coding import Coded
 from mpq.core.rate import AudioExtent, Bitstream, ImageExtent
 from mpq.core.records import rows_to_table
 from mpq.core.sweep_codec import Decoded
@@ -23,7 +24,7 @@ def builder():
 def decoded(extent):
     state = ItemState(Item("a", data=None, target=1), None, reference_prediction=1)
     result = CodecResult(Bitstream(b"x" * 100, extent), None, {"quality": 5}, 0.25, 0.5, 3)
-    return Decoded(SweepJob(state, Setting("syn", (("quality", 5),))), None, result, False)
+    return Decoded(SweepJob(state, Setting("syn", (("quality", 5),))), None, Coded(result))
 
 
 def test_image_row_holds_the_image_extent_and_bpp():

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mpq.core.cache import BitstreamCache
-from mpq.core.codec import Codec, CodecResult, apply_setting_batch
+from mpq.core.codec import Codec, apply_setting_batch
 from mpq.core.codec_pool import WorkerPool
 from mpq.core.errors import RunStoreError
 from mpq.core.files import UnreadFile
@@ -39,17 +39,13 @@ WORKER_DIED = "the codec worker process died (crash or out of memory) on this it
 
 @dataclass
 class Decoded:
-    """A job's decoded item (None when the sweep does not need it back); `result` and
-    `cache_hit` are None for the reference. `metrics` holds the metric columns computed beside
-    the codec, `metric_errors` why any of them is NaN, `metric_s` their seconds."""
+    """A job's decoded item (None when the sweep does not need it back) and how it was coded:
+    result, cache hit and the metrics computed beside the codec; `coded` is None for the
+    reference."""
 
     job: SweepJob
     decoded: Any
-    result: CodecResult | None = None
-    cache_hit: bool | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    metric_errors: dict[str, str] = field(default_factory=dict)
-    metric_s: float = 0.0
+    coded: Coded | None = None
 
 
 Outcome = Decoded | Failed
@@ -136,7 +132,7 @@ class CodecStage:
             if work.cached is None:
                 misses.append((job, work))
             elif work.cached.decoded is not None:
-                outcomes.append(self._accept(job, work.cached, cache_hit=True))
+                outcomes.append(self._accept(job, Coded(work.cached, cache_hit=True)))
             else:
                 outcomes += self._in_process([job], [work])
         if not misses:
@@ -148,7 +144,7 @@ class CodecStage:
             return outcomes + [o for job, work in misses for o in self._in_process([job], [work])]
         pairs = zip(misses, results, strict=True)
         return outcomes + [
-            self._accept(job, result, cache_hit=False, new_key=work.cache_key)
+            self._accept(job, Coded(result), new_key=work.cache_key)
             for (job, work), result in pairs
         ]
 
@@ -165,7 +161,7 @@ class CodecStage:
         todo_work: list[SettingWork] = []
         for job, work in zip(coded, self._looked_up(coded), strict=True):
             if work.cached is not None and work.cached.decoded is not None:
-                outcomes.append(self._accept(job, work.cached, cache_hit=True))
+                outcomes.append(self._accept(job, Coded(work.cached, cache_hit=True)))
             else:
                 todo.append(job)
                 todo_work.append(work)
@@ -207,7 +203,7 @@ class CodecStage:
             elif entry.result is None:  # the reference of an unread file: it could be read
                 outcomes.append(Decoded(job, None))
             else:  # cached where it was coded
-                outcomes.append(self._accept(job, entry.result, entry.cache_hit, entry))
+                outcomes.append(self._accept(job, entry))
         return outcomes
 
     def collect(self, block: bool) -> list[Outcome]:
@@ -259,16 +255,10 @@ class CodecStage:
                 outcomes += self._start_item([job])
         return outcomes
 
-    def _accept(
-        self,
-        job: SweepJob,
-        result: CodecResult,
-        cache_hit: bool,
-        coded: Coded | None = None,
-        new_key: str | None = None,
-    ) -> Outcome:
+    def _accept(self, job: SweepJob, coded: Coded, new_key: str | None = None) -> Outcome:
         """`job`'s outcome once its decoded item has the original's shape; a result coded in
         this process (not by `code_item`, which caches its own) is cached under `new_key`."""
+        result = coded.result
         if result.decoded is not None:
             wrong_shape = shape_error(job.setting.codec, job.state.item.data, result.decoded)
             if wrong_shape is not None:
@@ -277,14 +267,4 @@ class CodecStage:
             self.cache.put(new_key, result)
         if self.on_decoded is not None:
             self.on_decoded(job.state.item.id, job.setting.id, result.decoded)
-        if coded is None:
-            return Decoded(job, result.decoded, result, cache_hit)
-        return Decoded(
-            job,
-            result.decoded,
-            result,
-            cache_hit,
-            coded.metrics,
-            coded.metric_errors,
-            coded.metric_s,
-        )
+        return Decoded(job, result.decoded, coded)

@@ -41,9 +41,10 @@ class MetricStage:
         """The `metric.<name>` columns and `metric_s` of each compressed entry."""
         if not self.metrics:
             return [{} for _ in entries]
-        out = [{**entry.metrics, "metric_s": entry.metric_s} for entry in entries]
-        for entry in entries:
-            for name, error in entry.metric_errors.items():
+        coded = [entry.coded for entry in entries]  # compressed entries: each was coded
+        out = [{**done.metrics, "metric_s": done.metric_s} for done in coded]
+        for done in coded:
+            for name, error in done.metric_errors.items():
                 self._say_undefined(name, error)
         for metric in self.metrics:
             column = f"{METRIC_PREFIX}{metric.name}"

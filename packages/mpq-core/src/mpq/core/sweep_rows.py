@@ -50,9 +50,11 @@ class RowBuilder:
         """The row of a decoded item the model ran on; its reference prediction must be known."""
         state = entry.job.state
         stats = self.task.score(state.item, prediction, state.reference_prediction)
-        row = self._row(state.item.id, entry.job.setting, STATUS_OK, entry.cache_hit)
-        if entry.result is not None:
-            row.update(codec_columns(entry.result))
+        coded = entry.coded
+        cache_hit = None if coded is None else coded.cache_hit
+        row = self._row(state.item.id, entry.job.setting, STATUS_OK, cache_hit)
+        if coded is not None:
+            row.update(codec_columns(coded.result))
         row["predict_s"] = predict_s
         stored = self.task.prediction_json(prediction)
         row["prediction"] = None if stored is None else json.dumps(stored)
