@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import importlib
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
 
 from mpq.core.errors import PluginConflictError, UnknownPluginError
@@ -37,6 +36,10 @@ class Registry(Generic[T]):
 
     def _entry_points(self) -> dict[str, Any]:
         """Entry points by name; two distributions declaring one name are refused, named."""
+        # Imported here: importlib.metadata costs ~50 ms, and a codec worker imports this module
+        # (through the codec interface) without ever looking a plugin up.
+        from importlib.metadata import entry_points
+
         found: dict[str, Any] = {}
         for ep in entry_points(group=self.group):
             other = found.setdefault(ep.name, ep)
