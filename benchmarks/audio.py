@@ -17,10 +17,9 @@ Run: python benchmarks/audio.py [--rounds 5]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 
-from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, spread, verdict
+from interleave import DEFAULT_ROUNDS, installed, print_times, ratio, rounds, spread, verdict
 
 from mpq.audio.datasets import open_audio_dataset
 from mpq.audio.tasks.asr import SpeechRecognition
@@ -74,7 +73,7 @@ def generated_tokens(fast: SpeechRecognition, clips) -> list[int]:
 
 
 def whisper_speeds(clips, count: int) -> None:
-    missing = [m for m in ("faster_whisper", "transformers") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("faster_whisper", "transformers") if not installed(m)]
     if missing:
         print(f"Whisper: skipped, {' and '.join(missing)} not installed")
         return

@@ -17,7 +17,6 @@ Run: python benchmarks/image_codecs.py [--rounds 5] [--skip-speeds]  (several mi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import skimage.data
-from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, spread, verdict
+from interleave import DEFAULT_ROUNDS, installed, print_times, ratio, rounds, spread, verdict
 from PIL import Image
 
 from mpq.core import registry
@@ -78,7 +77,7 @@ def mpq_compress(codec: str, folder: Path, out: Path, workers: int) -> list[floa
 
 
 def against_compressai(folder: Path, tmp: Path, count: int) -> None:
-    if importlib.util.find_spec("compressai") is None:
+    if not installed("compressai"):
         print("CompressAI comparison: skipped, compressai is not installed")
         return
     for codec in ("jpeg", "webp"):

@@ -7,11 +7,21 @@ round's own ratio, printed with its min-max; every contender's time is printed t
 
 from __future__ import annotations
 
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable
 
 DEFAULT_ROUNDS = 5
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here; a dotted name whose parent package is missing
+    too (`mpq.image` without any mpq) is not installed, where find_spec would raise."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def timed(run: Callable[[], object]) -> float:

