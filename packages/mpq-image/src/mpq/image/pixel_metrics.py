@@ -174,21 +174,25 @@ def _mean_ssim(x: np.ndarray, y: np.ndarray, luminance: bool = True) -> np.ndarr
 
     These are piq.ssim's values with data_range=1, downsample=False and full=True, up to rounding,
     before it averages them over the channels. Strips of whole rows (with the window's 10 extra
-    input rows) are taken at a time; their sums are then divided by the number of valid
-    positions, which is their mean up to rounding.
+    input rows) are taken at a time, fewer rows the more images there are; each map's row sums
+    are then added up once and divided by the number of valid positions, which is their mean up
+    to rounding. Strips start on blur blocks and rows are summed in one fixed order, so an image's
+    value does not depend on how many others are computed with it (to the last bit).
     """
     height, width = x.shape[-2:]
     rows = max(1, _STRIP_PIXELS // (x.shape[0] * x.shape[1] * width))
-    total = np.zeros(x.shape[:2])
+    rows = max(_BLUR_BLOCK, rows - rows % _BLUR_BLOCK)
+    row_sums = np.empty((*x.shape[:2], height - _MARGIN))
     for top in range(0, height - _MARGIN, rows):
         strip = (..., slice(top, top + rows + _MARGIN), slice(None))
-        total += _ssim_sums(x[strip], y[strip], luminance)
-    return total / ((height - _MARGIN) * (width - _MARGIN))
+        row_sums[..., top : top + rows] = _ssim_row_sums(x[strip], y[strip], luminance)
+    return row_sums.sum(axis=-1) / ((height - _MARGIN) * (width - _MARGIN))
 
 
-def _ssim_sums(x: np.ndarray, y: np.ndarray, luminance: bool) -> np.ndarray:
-    """The (N, C) sums of the SSIM map (or with `luminance=False` the contrast-structure map) of
-    (N, C, H, W) float images `x` against one image `y` (1, C, H, W) over the valid positions.
+def _ssim_row_sums(x: np.ndarray, y: np.ndarray, luminance: bool) -> np.ndarray:
+    """The (N, C, H - 10) row sums of the SSIM map (or with `luminance=False` the
+    contrast-structure map) of (N, C, H, W) float images `x` against one image `y` (1, C, H, W)
+    over the valid positions.
 
     piq.ssim's formula with data_range=1: the local means, variances E[x^2] - E[x]^2 and covariance
     E[xy] - E[x]E[y] are taken under the Gaussian window, and nothing is clamped. Each operation
@@ -224,7 +228,7 @@ def _ssim_sums(x: np.ndarray, y: np.ndarray, luminance: bool) -> np.ndarray:
         mu_xx += _SSIM_C1
         mu_xy /= mu_xx
         cs *= mu_xy
-    return cs.sum(axis=(0, 3))
+    return cs.sum(axis=0)
 
 
 def _blur(planes: np.ndarray) -> np.ndarray:
