@@ -30,6 +30,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from threadpoolctl import threadpool_limits
 
 from mpq.core.errors import MpqError
 from mpq.core.testing import heavy_imports_of
@@ -293,6 +294,20 @@ def test_pairs_sharing_a_reference_equal_pairs_computed_alone(metric):
     assert metric.compute(references, decoded) == alone
     assert metric.compute(references[2:], decoded[2:]) == alone[2:]
     assert alone[0] < alone[2] < alone[3] < alone[4]
+
+
+@pytest.mark.parametrize("metric", [SSIM(), MSSSIM()], ids=["ssim", "ms-ssim"])
+def test_values_do_not_depend_on_how_many_threads_blas_may_use(metric):
+    """A codec worker's BLAS runs on one thread, the sweep's own process (a cache hit,
+    `--workers 0`) on every core: an item's values must be the same in both (with two threads,
+    OpenBLAS's blur products moved them by up to 3e-16)."""
+    camera = np.asarray(Image.fromarray(data.camera()).resize((384, 384))).copy()
+    image = np.stack([camera] * 3, axis=-1)
+    references, decoded = [image] * 5, [jpeg(image, q) for q in (1, 5, 10, 25, 50)]
+    with threadpool_limits(limits=1, user_api="blas"):
+        one_thread = metric.compute(references, decoded)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert metric.compute(references, decoded) == one_thread
 
 
 @pytest.mark.parametrize("pixels", [1, 1000, 10**9])

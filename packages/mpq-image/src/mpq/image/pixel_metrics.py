@@ -7,10 +7,12 @@ device: numpy alone, so that neither a worker nor a sweep without a deep metric 
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import abstractmethod
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from mpq.image.image_metric import ImageMetric, check_pairs, group_by
 
@@ -73,13 +75,14 @@ class _StructuralMetric(_PixelMetric):
     def compute(self, references: list[np.ndarray], decoded: list[np.ndarray]) -> list[float]:
         check_pairs(self.name, references, decoded)
         values = [math.nan] * len(references)
-        for indices in group_by(references, id):
-            reference = references[indices[0]]
-            self.check_size(reference)
-            x = _unit_planes(np.stack([decoded[i] for i in indices]))
-            batch = self._shared_reference(x, _unit_planes(reference[None]))
-            for i, value in zip(indices, batch.tolist(), strict=True):
-                values[i] = float(value)
+        with _blas().limit(limits=1, user_api="blas"):
+            for indices in group_by(references, id):
+                reference = references[indices[0]]
+                self.check_size(reference)
+                x = _unit_planes(np.stack([decoded[i] for i in indices]))
+                batch = self._shared_reference(x, _unit_planes(reference[None]))
+                for i, value in zip(indices, batch.tolist(), strict=True):
+                    values[i] = float(value)
         return values
 
     @abstractmethod
@@ -140,6 +143,15 @@ class MSSSIM(_StructuralMetric):
         # (scale, N, channel): the product runs per channel, then the channels are averaged.
         per_channel = (np.maximum(np.stack(terms), 0) ** weights).prod(axis=0)
         return per_channel.mean(axis=1)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded here, to run the blur's matrix products on one thread: with
+    more, OpenBLAS splits them differently and values move in the last bits, so the same pair
+    would differ between a codec worker (one thread) and the sweep's own process (a cache hit,
+    `--workers 0`). threadpoolctl's documented controller; `limit` restores the count after."""
+    return ThreadpoolController()
 
 
 def _unit_planes(images: np.ndarray) -> np.ndarray:
