@@ -172,3 +172,13 @@ def test_a_sweep_with_pixel_metrics_imports_torch_in_no_process(tmp_path):
     rows = read_run(out)[1].to_pylist()
     assert len(rows) == 6 and all(r["status"] == "ok" for r in rows)
     assert all(0.5 < r["metric.ms-ssim"] < 1 for r in rows if r["setting"] != "none")
+    here = tmp_path / "here"  # the same sweep in the command's own process: the same values
+    command[command.index("--out") + 1], command[command.index("--workers") + 1] = str(here), "0"
+    assert CliRunner().invoke(main, command).exit_code == 0
+    metrics = ("metric.psnr", "metric.ssim", "metric.ms-ssim")
+
+    def values(run_dir):
+        table = read_run(run_dir)[1].to_pylist()
+        return {(r["item_id"], r["setting"]): [r[m] for m in metrics] for r in table}
+
+    assert values(here) == values(out)
