@@ -121,6 +121,25 @@ def test_log_mel_matches_librosa_and_is_zero_for_identical_audio() -> None:
     assert metric.compute([ref], [noisy(ref, 0.1)])[0] > got[0]
 
 
+def test_log_mel_does_not_depend_on_torchs_thread_count(librivox) -> None:
+    """A codec worker runs torch on one thread, the sweep's process on every core; torch's own
+    mean of these 48,000 values moved in the last bit between the two."""
+    reference = Audio(librivox.samples[:, : 15 * 16000].copy(), 16000)
+    decoded = noisy(reference, 0.003, seed=1)
+    metric = LogMelDistance()
+    threads = torch.get_num_threads()
+    try:
+        values = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            values.append(
+                metric.compute([reference] * 3, [decoded, noisy(reference, 0.01), reference])
+            )
+    finally:
+        torch.set_num_threads(threads)
+    assert values[0] == values[1]
+
+
 def test_metrics_refuse_other_inputs() -> None:
     audio = Audio(np.zeros((1, 2000), np.float32), 16000)
     for metric in (SISDR(), AudioPSNR(), LogMelDistance()):

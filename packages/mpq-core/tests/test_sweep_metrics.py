@@ -10,7 +10,7 @@ from mpq.core.sweep_codec import Decoded
 from mpq.core.sweep_items import ItemState, SweepJob
 from mpq.core.sweep_metrics import MetricStage
 from mpq.core.task import Item
-from mpq.core.testing import MeanAbsoluteError
+from mpq.core.testing import BesideMeanAbsoluteError, MeanAbsoluteError
 
 
 class SizedMetric(MeanAbsoluteError):
@@ -113,3 +113,11 @@ def test_other_errors_are_not_taken_for_out_of_memory():
 
     with pytest.raises(RuntimeError, match="a bug"):
         MetricStage([Broken()], warn=print).compute(entries([image] * 2, [image] * 2))
+
+
+def test_a_metric_beside_the_codec_is_set_up_on_the_cpu_as_in_the_workers():
+    """It is computed here only for cache hits; on the sweep's device its values could differ
+    from those the workers compute on the CPU."""
+    deep, beside = MeanAbsoluteError(), BesideMeanAbsoluteError()
+    MetricStage([deep, beside], warn=print).setup("cuda:1")
+    assert (deep.device, beside.device) == ("cuda:1", "cpu")

@@ -33,9 +33,12 @@ class MetricStage:
         self.seconds = 0.0  # this stage's wall time so far (not the metrics beside the codec)
 
     def setup(self, device: str) -> None:
+        """Deep metrics go to the sweep's device; a metric that runs beside the codec, computed
+        here only for an item the cache gave back decoded, stays on the CPU as in the workers,
+        so that its values do not depend on where they were computed."""
         self.device = device
         for metric in self.metrics:
-            metric.setup(device)
+            metric.setup("cpu" if metric.beside_codec else device)
 
     def compute(self, entries: list[Decoded]) -> list[dict[str, float]]:
         """The `metric.<name>` columns and `metric_s` of each compressed entry."""
