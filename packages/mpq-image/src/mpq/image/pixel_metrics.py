@@ -192,8 +192,8 @@ def _mean_ssim(x: np.ndarray, y: np.ndarray, luminance: bool = True) -> np.ndarr
     value does not depend on how many others are computed with it (to the last bit).
     """
     height, width = x.shape[-2:]
-    rows = max(1, _STRIP_PIXELS // (x.shape[0] * x.shape[1] * width))
-    rows = max(_BLUR_BLOCK, rows - rows % _BLUR_BLOCK)
+    blocks = _STRIP_PIXELS // (x.shape[0] * x.shape[1] * width * _BLUR_BLOCK)
+    rows = max(1, blocks) * _BLUR_BLOCK
     row_sums = np.empty((*x.shape[:2], height - _MARGIN))
     for top in range(0, height - _MARGIN, rows):
         strip = (..., slice(top, top + rows + _MARGIN), slice(None))
