@@ -21,6 +21,11 @@ rounds; times are medians with min-max, comparisons the median of per-round rati
    and back: `ffmpeg` twice (encode, then decode to WAV) against `mpq-audio compress`.
    Target: mpq / ffmpeg-cli <= 2.5. Also against the same work through PyAV in a bare `python
    -c` (pyav-floor): PyAV's wheel bundles its own libmp3lame, which is not the ffmpeg CLI's.
+   Where the system has a shared libmp3lame (Debian's libmp3lame0, which the ffmpeg CLI links),
+   mpq also runs with that library preloaded (mpq-system-lame: LD_PRELOAD puts its symbols
+   before the wheel's copy), so the reader sees mpq's own cost with the CLI's LAME build; the
+   payload sizes printed must match (the bytes are the same: LAME's code, not its build, makes
+   them).
 3. demo: `mpq-image run --preset demo` (no report, no cache) on this checkout against a baseline
    git ref (--baseline REF), each from its own packages/*/src on PYTHONPATH in the same
    environment. Target: baseline / current >= 2.
@@ -34,6 +39,7 @@ Run: python benchmarks/sweep_floor.py [--part image|audio|demo|all] [--rounds 5]
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import hashlib
 import itertools
 import json
@@ -411,18 +417,31 @@ def audio_part(tmp: Path, count: int) -> None:
         call([ffmpeg, "-y", "-loglevel", "error", "-i", mp3, wav])
         last["mp3"] = mp3
 
-    def mpq() -> None:
+    def compress(env: dict[str, str] | None = None) -> Path:
         n = next(runs)
         out = tmp / f"audio-run{n}"
         call([mpq_audio, "compress", speech, "--codec", f"mp3:bitrate={MP3_BITRATE}",
-              "--out", out, "--cache-dir", tmp / f"audio-cache{n}", "--no-progress"])  # fmt: skip
-        last["run"] = out
+              "--out", out, "--cache-dir", tmp / f"audio-cache{n}", "--no-progress"],
+             env=env)  # fmt: skip
+        return out
+
+    def mpq() -> None:
+        last["run"] = compress()
 
     def pyav_floor() -> None:
         command = [sys.executable, "-c", AUDIO_FLOOR, speech, str(coding), str(MP3_BITRATE)]
         last["pyav bytes"] = int(call(command))
 
+    system_lame = ctypes.util.find_library("mp3lame")
+
+    def mpq_system_lame() -> None:
+        last["system-lame run"] = compress(dict(os.environ, LD_PRELOAD=system_lame))
+
     contenders = {"ffmpeg-cli": ffmpeg_cli, "mpq": mpq}
+    if system_lame and sys.platform == "linux":
+        contenders["mpq-system-lame"] = mpq_system_lame
+    else:
+        print("mpq-system-lame: skipped, no shared libmp3lame on this system (or not Linux)")
     if channels == 1 and coding == rate:
         contenders["pyav-floor"] = pyav_floor
     else:
@@ -436,13 +455,23 @@ def audio_part(tmp: Path, count: int) -> None:
         print(f"  mpq / pyav-floor:        {spread(over_floor, unit='x')}")
         floor_cli = ratio(seconds["pyav-floor"], seconds["ffmpeg-cli"])
         print(f"  pyav-floor / ffmpeg-cli: {spread(floor_cli, unit='x')}")
-    from mpq.core.store import read_results
-
-    rows = [r for r in read_results(last["run"]).to_pylist() if r["codec"] != "none"]
+    if "mpq-system-lame" in seconds:
+        same_lame = ratio(seconds["mpq-system-lame"], seconds["ffmpeg-cli"])
+        print(f"  mpq-system-lame / ffmpeg-cli: {spread(same_lame, unit='x')} ({system_lame})")
     print(
         f"  payload bytes: ffmpeg {last['mp3'].stat().st_size},"
-        f" pyav-floor {last.get('pyav bytes', '-')}, mpq {rows[0]['bytes']}"
+        f" pyav-floor {last.get('pyav bytes', '-')}, mpq {payload_bytes(last['run'])},"
+        f" mpq-system-lame {payload_bytes(last.get('system-lame run'))}"
     )
+
+
+def payload_bytes(run: Path | None) -> int | str:
+    """The MP3 row's payload size in a run directory ('-' where that contender did not run)."""
+    if run is None:
+        return "-"
+    from mpq.core.store import read_results
+
+    return next(r["bytes"] for r in read_results(run).to_pylist() if r["codec"] != "none")
 
 
 # -- demo -------------------------------------------------------------------------------------
