@@ -228,6 +228,42 @@ def test_resume_may_add_codec_settings_and_change_how_it_runs(tmp_path):
     assert identity["task_config"]["model"] == "A" and identity["metrics"] == ["psnr"]
 
 
+def codec_manifest(codec, version, command):
+    return identity_manifest(
+        codecs=["none", f"{codec}:quality=5"],
+        codec_versions={codec: version},
+        codec_knobs={codec: "quality"},
+        environment={"command": command, "versions": {"pillow": "11"}},
+    )
+
+
+def test_a_resume_adding_a_codec_keeps_the_stored_codecs_facts_and_command(tmp_path):
+    # Reports draw a codec's curve from its knob: a resume adding webp once dropped jpeg's.
+    path = tmp_path / "run"
+    RunStore.open(path, codec_manifest("jpeg", "1", ["mpq", "jpeg"])).close()
+    RunStore.open(path, codec_manifest("webp", "2", ["mpq", "webp"])).close()
+    RunStore.open(path, codec_manifest("jpeg", "1", ["mpq", "jpeg", "again"])).close()
+    manifest = read_manifest(path)
+    assert manifest["codec_knobs"] == {"jpeg": "quality", "webp": "quality"}
+    assert manifest["codec_versions"] == {"jpeg": "1", "webp": "2"}
+    assert manifest["environment"]["command"] == ["mpq", "jpeg"]
+    commands = [e["command"] for e in manifest["resumed_environments"]]
+    assert commands == [["mpq", "webp"], ["mpq", "jpeg", "again"]]
+    assert manifest["resumed"] == 2
+
+
+def test_a_resume_with_another_version_of_a_stored_codec_is_refused(tmp_path):
+    path = tmp_path / "run"
+    with RunStore.open(path, codec_manifest("jpeg", "1", ["mpq"])) as s:
+        s.write(rows(["x"]))
+    before = (path / "manifest.json").read_text()
+    with pytest.raises(RunStoreError) as error:
+        RunStore.open(path, codec_manifest("jpeg", "2", ["mpq"]))
+    assert "another version of jpeg (version 1 there, 2 now)" in str(error.value)
+    assert "new --out" in str(error.value)
+    assert (path / "manifest.json").read_text() == before
+
+
 def test_dry_run_keys_read_nothing_into_being(tmp_path):
     from mpq.core.store import stored_keys
 

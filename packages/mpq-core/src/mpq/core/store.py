@@ -273,10 +273,34 @@ def _merged_manifest(path: Path, old: dict[str, Any], new: dict[str, Any]) -> di
             " experiment; a resume may add codec settings and change how it runs, nothing else."
             " Give this one a new --out folder (or delete that one)."
         )
+    changed = _changed_codec_versions(old.get("codec_versions", {}), new.get("codec_versions", {}))
+    if changed:
+        raise RunStoreError(
+            f"{path} holds rows of another version of {changed}: its stored rows and new ones"
+            " would mix two codecs under one name. Give this sweep a new --out folder (or delete"
+            " that one)."
+        )
     merged = {**old, **new, "run_id": old["run_id"], "created": old["created"]}
     merged["codecs"] = list(dict.fromkeys(old.get("codecs", []) + new.get("codecs", [])))
+    # Per-codec facts of the codecs stored before stay, whatever codecs this sweep adds.
+    for field in ("codec_versions", "codec_knobs"):
+        merged[field] = {**old.get(field, {}), **new.get(field, {})}
+    # `environment` stays the first sweep's (its command line, library versions); each resume's
+    # own is kept after it, so the manifest says how every stored row was made.
+    merged["environment"] = old.get("environment")
+    merged["resumed_environments"] = [*old.get("resumed_environments", []), new.get("environment")]
     merged["resumed"] = old.get("resumed", 0) + 1
     return merged
+
+
+def _changed_codec_versions(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """'CODEC (version A there, B now), ...' for the codecs both sweeps name, or None."""
+    changed = [
+        f"{name} (version {old[name]} there, {new[name]} now)"
+        for name in sorted(old.keys() & new.keys())
+        if old[name] != new[name]
+    ]
+    return ", ".join(changed) or None
 
 
 def new_manifest(**fields: Any) -> dict[str, Any]:
