@@ -164,12 +164,29 @@ class InterruptedTask(SyntheticTask):
         return super().predict(batch)
 
 
-def test_interrupt_keeps_finished_batches_and_resume_completes(tmp_path):
-    summary = run_sweep(InterruptedTask(items=8), tmp_path / "run", config())
+class TerminatedTask(SyntheticTask):
+    """Sent SIGTERM (as `timeout` or a batch scheduler sends it) in its fourth batch."""
+
+    calls = 0
+
+    def predict(self, batch):
+        TerminatedTask.calls += 1
+        if TerminatedTask.calls == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super().predict(batch)
+
+
+@pytest.mark.parametrize("stopped", [InterruptedTask, TerminatedTask])
+def test_interrupt_keeps_finished_batches_and_resume_completes(tmp_path, stopped):
+    stopped.calls = 0
+    summary = run_sweep(stopped(items=8), tmp_path / "run", config())
     assert summary.interrupted
     assert read_results(tmp_path / "run").num_rows == summary.written == 12
+    assert read_run(tmp_path / "run")[0]["status"] == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
     resumed = run_sweep(SyntheticTask(items=8), tmp_path / "run", config())
     assert resumed.skipped == 12 and resumed.written == 12
+    assert read_run(tmp_path / "run")[0]["status"] == "complete"
     run_sweep(SyntheticTask(items=8), tmp_path / "ref", config())
     assert stable(tmp_path / "run").equals(stable(tmp_path / "ref"))
 
@@ -252,13 +269,16 @@ def test_sigkill_mid_sweep_then_resume_gives_each_row_once(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_exits_130_keeps_rows_and_resumes(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_exits_130_keeps_rows_and_resumes(tmp_path, signum):
+    # Sent to the whole process group, codec workers included, as a terminal's Ctrl-C and a
+    # batch scheduler's SIGTERM are.
     out = tmp_path / "interrupted"
     process = subprocess.Popen(_cli(out), start_new_session=True, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and len(list((out / RESULTS).glob("part-*"))) < 2:
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "run the same command again to resume" in stderr

@@ -72,9 +72,11 @@ class WorkerPool:
 
 
 def _worker_init(parent: int) -> None:
-    """One codec per core: workers run single-threaded, leave Ctrl-C to the parent and end
-    when it ends, even when it is killed and cannot shut them down."""
+    """One codec per core: workers run single-threaded, leave Ctrl-C and SIGTERM (which a
+    batch scheduler may send to every process of a job) to the parent and end when it ends,
+    even when it is killed and cannot shut them down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     for variable in WORKER_THREAD_VARIABLES:
         os.environ.setdefault(variable, "1")

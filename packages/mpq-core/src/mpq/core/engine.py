@@ -10,11 +10,14 @@ A failing item (unreadable input, codec error) becomes a row with status ``faile
 error, and the sweep goes on. Rows are written atomically in parts of a few thousand rows or a
 few seconds (`sweep_writer`), and all of them at the end or on Ctrl-C; a resumed sweep skips the
 keys already stored, so a killed sweep loses at most the rows since the last part and never
-duplicates a row.
+duplicates a row. SIGTERM stops a sweep as Ctrl-C does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -33,7 +36,7 @@ from mpq.core.errors import MpqError, RunStoreError
 from mpq.core.files import FileItems
 from mpq.core.paths import DEFAULT_CACHE_DIR
 from mpq.core.records import environment
-from mpq.core.store import RunStore, stored_keys
+from mpq.core.store import STATUS_INTERRUPTED, RunStore, stored_keys
 from mpq.core.sweep_codec import CodecStage, Decoded, Outcome
 from mpq.core.sweep_items import Failed, ItemSource, SweepJob, by_item
 from mpq.core.sweep_metrics import MetricStage
@@ -112,9 +115,32 @@ def run_sweep(task: Task, out: str | Path, config: SweepConfig) -> SweepSummary:
         return SweepSummary(out, skipped=_dry_run(task, plan, config.limit, done, out, console))
     with RunStore.open(out, manifest) as store:
         identity = identity_columns(task.name, task_config, store.manifest["run_id"])
-        summary = executor(task, plan, config, store, console).run(RowBuilder(task, identity))
+        with _terminate_as_interrupt():
+            summary = executor(task, plan, config, store, console).run(RowBuilder(task, identity))
+        if summary.interrupted:
+            store.update_manifest(status=STATUS_INTERRUPTED)
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (what `timeout`, `docker stop` and batch schedulers send) stops the sweep as
+    Ctrl-C does: the finished rows are stored and the same command resumes. Later SIGTERMs are
+    ignored while the rows are written; only the main thread can set a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _executor(backend: str) -> type:

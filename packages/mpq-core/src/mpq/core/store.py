@@ -37,6 +37,7 @@ REPLACES_KEY = b"mpq.replaces"
 COMPACT_MARK = "-compact-"
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
+STATUS_INTERRUPTED = "interrupted"  # stopped by Ctrl-C or SIGTERM; a killed run stays "running"
 IDENTITY = "identity"
 # Manifest fields that identify what a run measures; a resume must not change them.
 IDENTITY_FIELDS = ("schema_version", "task", "task_config", "task_options", "metrics", "limit")
