@@ -145,19 +145,33 @@ def _stored_run(path, rows, **manifest):
         store.finish()
 
 
-def test_show_reports_infinite_metric_values_as_a_count_not_a_mean(tmp_path):
-    values = [float("inf"), 30.0, 32.0, float("inf")]
+def _show_metric(path, name, values_of_c, values_of_d):
+    """`mpq show` of a run whose settings c and d hold these values of metric `name`."""
     rows = [
-        {"item_id": f"i{n}", "setting": "c", "codec": "c", "metric.psnr": v}
+        {"item_id": f"{setting}{n}", "setting": setting, "codec": setting, f"metric.{name}": v}
+        for setting, values in (("c", values_of_c), ("d", values_of_d))
         for n, v in enumerate(values)
     ]
-    rows += [{"item_id": "j", "setting": "d", "codec": "d", "metric.psnr": float("inf")}]
-    _stored_run(tmp_path / "run", rows, metrics={"psnr": {}})
-    result = run("show", tmp_path / "run", "--resamples", "0")
+    _stored_run(path, rows, metrics={name: {}})
+    return run("show", path, "--resamples", "0")
+
+
+def test_show_reports_infinite_metric_values_as_a_count_not_a_mean(tmp_path):
+    inf = float("inf")
+    result = _show_metric(tmp_path / "run", "psnr", [inf, 30.0, 32.0, inf], [inf])
     assert result.exit_code == 0, result.output
     assert "31; inf (2 of 4 items)" in result.output
     assert "inf (1 of 1 items)" in result.output
     assert " inf [" not in result.output
+
+
+def test_show_says_over_how_many_items_a_partly_undefined_metric_is_averaged(tmp_path):
+    nan = float("nan")
+    result = _show_metric(tmp_path / "run", "ms-ssim", [0.5, nan, 0.7, nan], [nan, nan])
+    assert result.exit_code == 0, result.output
+    assert "0.6 (2 of 4 items)" in result.output
+    assert "undefined (0 of 2 items)" in result.output
+    assert "nan" not in result.output
 
 
 def test_show_marks_scores_undefined_for_items_without_reference(tmp_path):

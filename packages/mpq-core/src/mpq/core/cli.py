@@ -619,10 +619,16 @@ def _format_score(value: Aggregate | None, n_ok: int, unreferenced: int) -> str:
 
 
 def _format_metric(value: Aggregate | None, n_ok: int, infinite: int) -> str:
-    """Infinite values are shown as a count, never averaged in."""
-    if not infinite:
-        return _format(value)
-    count = f"inf ({infinite} of {n_ok} items)"
-    if value is None or value.n == 0:
-        return count
-    return f"{_format(value)}; {count}"
+    """Infinite values are shown as a count, never averaged in; a mean that leaves out items
+    where the metric is undefined (NaN: too small for MS-SSIM, silence for SI-SDR) says over how
+    many it runs."""
+    defined = 0 if value is None else value.n
+    shown = []
+    if defined:
+        counted = f" ({defined} of {n_ok} items)" if defined + infinite < n_ok else ""
+        shown.append(f"{_format(value)}{counted}")
+    if infinite:
+        shown.append(f"inf ({infinite} of {n_ok} items)")
+    if not shown:
+        return f"undefined (0 of {n_ok} items)" if value is not None and n_ok else _format(value)
+    return "; ".join(shown)
