@@ -228,3 +228,14 @@ def test_disk_full_during_a_sweep_is_one_line_and_the_run_resumes(tmp_path, monk
 def test_the_command_line_loads_no_heavy_library():
     # numpy, pyarrow, torch, matplotlib: loaded by the command that needs them, not by `mpq`.
     assert heavy_imports_of("mpq.core.cli") == []
+
+
+def test_codec_help_names_every_rate_unit_and_the_error_lists_them_plainly():
+    from mpq.core.rate import RATE_UNITS_BY_MODALITY
+
+    help_text = " ".join(run("run", "--help").output.split())
+    for modality, units in RATE_UNITS_BY_MODALITY.items():
+        for unit in units:
+            assert unit in help_text, (modality, unit)
+    result = run("run", "--task", TASK, "--codec", f"{SYN}:kbps=6", "--out", "unused")
+    assert "is not a rate of image codecs; use bpp, bits, bytes." in result.output

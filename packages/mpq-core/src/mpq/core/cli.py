@@ -40,23 +40,26 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "codecs",
             multiple=True,
             metavar="SPEC",
-            help="Codec setting(s), repeatable: NAME[:PARAM=V1,V2...][:bpp=T|:kbps=T], e.g."
+            help="Codec setting(s), repeatable: NAME[:PARAM=V1,V2...][:UNIT=T], e.g."
             " 'jpeg:quality=5,10' or 'mp3:bitrate=16000' (codec parameters), 'webp:bpp=0.15'"
             " or 'opus:kbps=6' (a rate target: the codec's rate knob is searched per item for"
-            " the closest rate not above T). Own codecs: 'python:module:Class:quality=3'.",
+            " the closest rate not above T; UNIT is bpp, bits or bytes for images, kbps,"
+            " bits_per_sample, bits or bytes for audio). Own codecs:"
+            " 'python:module:Class:quality=3'.",
         ),
         click.option(
             "--metric",
             "metrics",
             multiple=True,
             metavar="NAME",
-            help="Full-reference similarity metric(s) vs the original, repeatable.",
+            help="Full-reference similarity metric(s) vs the original, repeatable; `mpq"
+            " plugins` lists them.",
         ),
         click.option(
             "--out",
             type=click.Path(file_okay=False, path_type=Path),
             default=None,
-            help="Run directory (required unless a preset names one); it holds one experiment."
+            help="Run directory (required; a preset may name it); it holds one experiment."
             " If it holds this experiment already, the sweep resumes and skips stored rows; the"
             " resume may add --codec settings and change workers, batch size, device or cache."
             " Another task, task option, model, dataset, split, --metric set or --limit is"
@@ -110,7 +113,7 @@ def sweep_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--limit",
             type=click.IntRange(min=1),
             default=None,
-            help="Use only the first N items of the dataset.",
+            help="Use only the first N items (of the dataset, or of the files given).",
         ),
         click.option(
             "--seed", type=int, default=0, show_default=True, help="Seed for models and bootstrap."
@@ -377,6 +380,7 @@ def task_run_command(
     @click.option(
         "--report/--no-report",
         default=False,
+        show_default=True,
         help="Build the mpq-report report into OUT/report afterwards.",
     )
     @sweep_options

@@ -161,7 +161,8 @@ def _target(cls: type[Codec], unit: str, raw: str, spec: str) -> Target:
     allowed = RATE_UNITS_BY_MODALITY.get(cls.modality, RATE_UNITS)
     if unit not in allowed:
         raise ParameterError(
-            f"codec spec {spec!r}: {unit} is not a rate of {cls.modality} codecs; use {allowed}."
+            f"codec spec {spec!r}: {unit} is not a rate of {cls.modality} codecs; use"
+            f" {', '.join(allowed)}."
         )
     if cls.rate_knob() is None:
         raise ParameterError(
