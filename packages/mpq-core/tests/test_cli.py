@@ -1,5 +1,6 @@
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -239,3 +240,16 @@ def test_codec_help_names_every_rate_unit_and_the_error_lists_them_plainly():
             assert unit in help_text, (modality, unit)
     result = run("run", "--task", TASK, "--codec", f"{SYN}:kbps=6", "--out", "unused")
     assert "is not a rate of image codecs; use bpp, bits, bytes." in result.output
+
+
+@pytest.mark.parametrize(("terminal", "bar"), [({}, False), ({"FORCE_COLOR": "1"}, True)])
+def test_the_progress_bar_is_drawn_on_a_terminal_only(tmp_path, terminal, bar):
+    # Written to a log file, a bar is one cramped frame at the end; the summary line says it all.
+    args = ["run", "--task", TASK, "--codec", f"{SYN}:quality=5", "--workers", "0", "--no-cache"]
+    result = CliRunner(env={"FORCE_COLOR": None, "TTY_COMPATIBLE": None, **terminal}).invoke(
+        main, [*args, "--out", str(tmp_path / "run")]
+    )
+    assert result.exit_code == 0, result.output
+    output = click.unstyle(result.output)
+    assert ("ETA" in output) == bar
+    assert "rows written, 0 failed" in output

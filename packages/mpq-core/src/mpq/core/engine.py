@@ -316,8 +316,9 @@ class _LocalSweep:
 def sweep_progress(
     task: Task, plan: SweepPlan, config: SweepConfig, console: Console
 ) -> SweepProgress:
-    """The progress bar of a sweep (rows of every setting of the first `limit` items)."""
-    if not config.progress:
+    """The progress bar of a sweep (rows of every setting of the first `limit` items), on a
+    terminal only: written to a log file, a bar is one cramped frame at the end."""
+    if not config.progress or not console.is_terminal:
         return SweepProgress()
     count = getattr(task, "count", lambda: None)()
     if count is not None and config.limit is not None:
