@@ -50,6 +50,16 @@ def test_version_and_plugins():
     assert "mpq.codecs" in result.output and "mpq.tasks" in result.output
 
 
+def test_plugins_says_when_a_kind_has_none_installed(monkeypatch):
+    from mpq.core import registry
+
+    monkeypatch.setattr(registry.metrics, "info", lambda: [])
+    result = run("plugins")
+    assert result.exit_code == 0
+    assert "No metrics are installed (entry point group mpq.metrics)" in result.output
+    assert "metrics (entry point group" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

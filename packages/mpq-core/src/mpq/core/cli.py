@@ -499,10 +499,17 @@ def plugins(parameters: bool) -> None:
 
     console = Console()
     for reg in (registry.codecs, registry.tasks, registry.metrics):
+        infos = reg.info()
+        if not infos:
+            console.print(
+                f"No {reg.kind}s are installed (entry point group {reg.group}): install mpq-image"
+                " or mpq-audio."
+            )
+            continue
         table = Table(title=f"{reg.kind}s (entry point group {reg.group})")
         for column in ("name", "package", "object"):
             table.add_column(column)
-        for info in reg.info():
+        for info in infos:
             table.add_row(info.name, info.distribution, info.target)
         console.print(table)
     if parameters:
