@@ -13,10 +13,11 @@ from mpq.core import registry
 from mpq.core.codec import Codec, Param, apply_setting, parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
+from mpq.core.files import FileItems
 from mpq.core.rate import AudioExtent, Bitstream
 from mpq.core.task import Item, Score, Task
-from mpq.core.testing import SyntheticCodec, SyntheticTask
-from mpq.report.build import ReportOptions, build, prepare
+from mpq.core.testing import SyntheticCodec, SyntheticTask, load_synthetic_file
+from mpq.report.build import ReportOptions, build, example_grids, prepare
 from mpq.report.examples import collect, flips_first, operating_points
 from mpq.report.examples import figure as example_figure
 
@@ -90,6 +91,23 @@ def test_without_the_task_installed_the_grid_is_left_out_with_a_note(tmp_path):
     summary = build([run], tmp_path / "out", ReportOptions(resamples=0))
     assert "no example grid (task 'classify' is not installed" in summary.read_text()
     assert not list((tmp_path / "out/figures").glob("*examples*"))
+
+
+def test_a_compress_run_has_no_grid_and_its_note_says_where_decoded_items_go(tmp_path):
+    # The sweep a `compress` command runs: files through a codec, no model, no task to rebuild.
+    folder = tmp_path / "files"
+    folder.mkdir()
+    files = [folder / name for name in ("img00000", "img00001")]
+    config = SweepConfig(parse_codec_spec(f"{CODEC}:quality=2,95"), workers=0, cache_dir=None,
+                         progress=False)  # fmt: skip
+    run_sweep(FileItems("image", [folder], files, load_synthetic_file), tmp_path / "run", config)
+    report = prepare([tmp_path / "run"], ReportOptions(resamples=0, examples=[str(files[1])]))
+    assert example_grids(report, tmp_path / "out") == []
+    assert list(report.notes) == [
+        f"compress / {folder}: no example grid (a compress run keeps no task to load its files"
+        " again; to see its decoded items, run compress with --save-decoded, which writes each"
+        " one under the run's decoded/ folder)"
+    ]
 
 
 def test_log_mel_puts_a_tone_in_its_mel_band():

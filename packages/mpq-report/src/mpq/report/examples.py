@@ -5,9 +5,11 @@ registries (entry points of whatever is installed) and decodes again from core's
 (key: item content hash + setting + codec version), or encodes again with the parameter values
 the row recorded when the cache no longer holds the bitstream; a re-encoding whose size differs
 from the row's is said in a note. Without the task's or a codec's package, the grid is left out
-with a note naming what to install. Each panel shows the codec at its operating point of the
-paper table, its rate and the model's prediction stored in the row; a source separator's
-estimates are not stored, so for one the model runs again on the CPU and each stem gets a row.
+with a note naming what to install. A `compress` run has no task to load its files again (its
+item ids are paths as given where it ran), so its grid is left out with a note pointing to
+`--save-decoded`. Each panel shows the codec at its operating point of the paper table, its rate
+and the model's prediction stored in the row; a source separator's estimates are not stored, so
+for one the model runs again on the CPU and each stem gets a row.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from mpq.core.codec import (
     redecode,
 )
 from mpq.core.errors import MpqError
+from mpq.core.files import FileItems
 from mpq.core.hashing import content_hash
 from mpq.core.records import STAT_PREFIX, STATUS_OK
 from mpq.core.task import Task
@@ -217,6 +220,15 @@ def _stem_rows(
 def _task(manifest: dict[str, Any]) -> Task:
     """The run's task, built from what its manifest recorded (task options and task config)."""
     name = manifest.get("task", "")
+    if name == FileItems.name:
+        # Its item ids are file paths as given where it ran (the manifest records no working
+        # folder), its loader is the modality package's, and no row holds the file's content
+        # hash: a file found again could not be told from another by the same name.
+        raise MpqError(
+            "a compress run keeps no task to load its files again; to see its decoded items, run"
+            " compress with --save-decoded, which writes each one under the run's decoded/"
+            " folder"
+        )
     try:
         task_class = registry.tasks.get(name)
     except MpqError:
