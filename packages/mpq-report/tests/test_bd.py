@@ -61,8 +61,28 @@ def test_uncomputable_deltas_are_nan_with_a_reason(test, reason):
     assert np.isnan(delta.value) and reason in delta.reason
 
 
-def test_a_falling_score_curve_is_fine():
+def test_a_falling_score_curve_is_fine_when_lower_is_better():
     wer = [0.6, 0.4, 0.3, 0.25]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert bd_rate((RATES, wer), ([r / 2 for r in RATES], wer)).value == pytest.approx(-50)
+        delta = bd_rate((RATES, wer), ([r / 2 for r in RATES], wer), higher_is_better=False)
+    assert delta.value == pytest.approx(-50)
+
+
+@pytest.mark.parametrize(
+    ("scores", "higher_is_better", "reason"),
+    [
+        ([0.944, 0.928], True, "the test curve gets worse as rate rises (higher is better)"),
+        ([0.25, 0.3], False, "the test curve gets worse as rate rises (lower is better)"),
+    ],
+)
+def test_a_curve_that_gets_worse_with_rate_has_no_bd_rate(scores, higher_is_better, reason):
+    anchor = ([8.5, 16.7, 32.8], [0.648, 0.928, 0.956])
+    if not higher_is_better:
+        anchor = (anchor[0], [1 - s for s in anchor[1]])
+    with pytest.warns(UserWarning, match="gets worse as rate rises"):
+        delta = bd_rate(anchor, ([17.6, 33.8], scores), higher_is_better=higher_is_better)
+    assert np.isnan(delta.value) and delta.reason == reason
+    # BD-metric needs no invertible curve and is still computed.
+    metric = bd_metric(anchor, ([17.6, 33.8], scores))
+    assert np.isfinite(metric.value) and metric.reason == ""

@@ -6,8 +6,11 @@ equal rate over the shared log-rate range. Interpolation is Akima (default) or P
 cubic polynomial fit that misbehaves on real curves. A delta is NaN, with the reason, when a curve
 has fewer than two points, when the curves do not overlap (or share less than `min_overlap` of
 their range; by default any overlap will do, and the table says how much they share), and for
-BD-rate when a curve's score is not strictly monotone in rate (a rate at equal score needs an
-invertible curve; BD-metric integrates the score over log rate and needs only distinct rates).
+BD-rate when a curve's score does not strictly improve as rate rises (rises for a
+higher-is-better score, falls for a lower-is-better one). BD-rate inverts each curve into log rate
+as a function of score: a curve that is not monotone has no inverse, and one that worsens with
+rate has one that says a better score costs fewer bits, so a rate saving read from it means
+nothing. BD-metric integrates the score over log rate and needs only distinct rates.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ def bd_rate(
     test: tuple[list[float], list[float]],
     method: str = "akima",
     min_overlap: float = DEFAULT_MIN_OVERLAP,
+    higher_is_better: bool = True,
 ) -> Delta:
     """Percent rate change of `test` vs `anchor` at equal score (negative: test saves rate)."""
-    return _delta(bjontegaard.bd_rate, anchor, test, method, min_overlap, axis=1)
+    return _delta(bjontegaard.bd_rate, anchor, test, method, min_overlap, 1, higher_is_better)
 
 
 def bd_metric(
@@ -50,15 +54,19 @@ def bd_metric(
     return _delta(bjontegaard.bd_psnr, anchor, test, method, min_overlap, axis=0)
 
 
-def _delta(fn, anchor, test, method: str, min_overlap: float, axis: int) -> Delta:
-    problem, overlap = _check(anchor, test, axis=axis, min_overlap=min_overlap)
+def _delta(
+    fn, anchor, test, method: str, min_overlap: float, axis: int, higher_is_better: bool = True
+) -> Delta:
+    problem, overlap = _check(anchor, test, axis, min_overlap, higher_is_better)
     if problem:
         warnings.warn(f"BD delta not computed: {problem}", stacklevel=3)
         return Delta(float("nan"), problem, overlap)
     return Delta(_quiet(fn, anchor, test, method, axis=axis), overlap=overlap)
 
 
-def _check(anchor, test, axis: int, min_overlap: float) -> tuple[str, float]:
+def _check(
+    anchor, test, axis: int, min_overlap: float, higher_is_better: bool
+) -> tuple[str, float]:
     """(why no delta can be computed or '', overlap). axis 0: over log rate, 1: over score."""
     nan = float("nan")
     for name, (rates, scores) in (("anchor", anchor), ("test", test)):
@@ -69,9 +77,8 @@ def _check(anchor, test, axis: int, min_overlap: float) -> tuple[str, float]:
             return f"the {name} curve has non-finite values or a rate <= 0", nan
         if np.any(np.diff(np.sort(rates)) <= 0):
             return f"the {name} curve has two points at the same rate", nan
-        steps = np.diff(scores[np.argsort(rates)])
-        if axis == 1 and not (np.all(steps > 0) or np.all(steps < 0)):
-            return f"the {name} curve is not strictly monotone in rate", nan
+        if axis == 1 and (problem := _direction(scores[np.argsort(rates)], higher_is_better)):
+            return f"the {name} curve {problem}", nan
     ranges = []
     for rates, scores in (anchor, test):
         values = np.log10(rates) if axis == 0 else np.asarray(scores, float)
@@ -85,6 +92,17 @@ def _check(anchor, test, axis: int, min_overlap: float) -> tuple[str, float]:
         least = f" (< {min_overlap:.0%})" if min_overlap > 0 else ""
         return f"the curves share {overlap:.0%} of their {axis_name} range{least}", overlap
     return "", overlap
+
+
+def _direction(scores: np.ndarray, higher_is_better: bool) -> str:
+    """Why scores in rate order do not strictly improve with rate, or ''."""
+    steps = np.diff(scores) if higher_is_better else -np.diff(scores)
+    if np.all(steps > 0):
+        return ""
+    if np.all(steps < 0):
+        better = "higher" if higher_is_better else "lower"
+        return f"gets worse as rate rises ({better} is better)"
+    return "is not strictly monotone in rate"
 
 
 def _quiet(fn, anchor, test, method: str, axis: int) -> float:

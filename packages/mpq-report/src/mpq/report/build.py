@@ -72,7 +72,6 @@ class Report:
             self.points,
             self.options.score,
             parse_at_rate(self.options.at_rate),
-            self.options.method,
         )
 
 
@@ -213,22 +212,32 @@ def bd_rows(report: Report) -> list[tuple[str, str, str, str, Delta, Delta]]:
             continue
         for measure in [*e.scores, *e.metrics]:
             base = _curve_values(curves[anchor], measure)
+            better = e.higher_is_better(measure)
             for curve, points in curves.items():
                 if curve == anchor:
                     continue
                 test = _curve_values(points, measure)
                 with warnings.catch_warnings(record=True):
-                    rate = bd_rate(base, test, options.method, options.min_overlap)
+                    rate = bd_rate(base, test, options.method, options.min_overlap, better)
                     metric = bd_metric(base, test, options.method, options.min_overlap)
                 pair = f"{measure}: {label(curve)} vs {label(anchor)}"
                 if rate.reason and metric.reason and _cause(rate) == _cause(metric):
-                    report.notes.add_bd(e.title, rate.reason, f"{pair} (BD-rate, BD-metric)")
+                    case = _case(pair, "BD-rate, BD-metric", rate.reason, anchor, curve)
+                    report.notes.add_bd(e.title, rate.reason, case)
                 else:
                     for kind, delta in (("BD-rate", rate), ("BD-metric", metric)):
                         if delta.reason:
-                            report.notes.add_bd(e.title, delta.reason, f"{pair} ({kind})")
+                            case = _case(pair, kind, delta.reason, anchor, curve)
+                            report.notes.add_bd(e.title, delta.reason, case)
                 rows.append((e.title, measure, anchor, curve, rate, metric))
     return rows
+
+
+def _case(pair: str, kinds: str, reason: str, anchor: str, test: str) -> str:
+    """A BD note's case, naming the curve at fault when the reason is about one curve."""
+    whose = {"the anchor curve": anchor, "the test curve": test}
+    culprit = next((label(c) for start, c in whose.items() if reason.startswith(start)), "")
+    return f"{pair} ({kinds}{f'; the {culprit} curve' if culprit else ''})"
 
 
 def correlation_rows(report: Report) -> list[tuple[str, str, str, Correlation]]:

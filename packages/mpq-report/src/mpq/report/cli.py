@@ -60,7 +60,8 @@ def report_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Curve the BD deltas are measured against (default: the first codec"
                      " of each run)."),
         click.option("--method", type=click.Choice(METHODS), default="akima", show_default=True,
-                     help="BD interpolation."),
+                     help="Interpolation of BD-rate and BD-metric, and nothing else: the paper"
+                     " table interpolates with PCHIP, which stays between measured points."),
         click.option("--min-overlap", type=click.FloatRange(0, 1), default=DEFAULT_MIN_OVERLAP,
                      show_default=True,
                      help="Smallest shared fraction of two curves' ranges for a BD delta."),

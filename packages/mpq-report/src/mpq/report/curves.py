@@ -172,7 +172,7 @@ def _axis_label(experiment: Experiment, name: str) -> str:
         info = experiment.metrics.get(name, {})
         text = name.upper() if len(name) <= 7 else name  # psnr, ms-ssim; not stlpips-alex
     unit = unit_of(name)
-    arrow = "higher is better" if info.get("higher_is_better", True) else "lower is better"
+    arrow = "higher is better" if experiment.higher_is_better(name) else "lower is better"
     return textwrap.fill(f"{text}{f' ({unit})' if unit else ''}, {arrow}", LABEL_WIDTH)
 
 

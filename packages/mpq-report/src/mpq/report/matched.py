@@ -4,9 +4,12 @@ Codecs are compared at the same rate, never each at its own lowest setting. The 
 experiment (``--at-rate``); by default it is a rate target the run asked of most codecs, when every
 codec can be read there, else the lowest rate every codec's knob curve reaches. A codec's score at
 that rate is its rate-targeted point when it has one there, its measured point when one lies on
-the rate, and otherwise interpolated along its knob curve the way BD-metric interpolates: the
-`bjontegaard` package's Akima or PCHIP interpolator over log10 rate. The 95% interval of an
-interpolated score is the interpolation of its neighbours' intervals, and its n the smaller n.
+the rate, and otherwise interpolated along its knob curve with PCHIP over log10 rate, whatever
+interpolation the BD deltas use. PCHIP is monotone between measured points, so an interpolated
+score stays within the scores of the two points around its rate; Akima overshoots a curve that
+rises and then stays flat, and would show a codec beating its own measurements (and the
+uncompressed input). The 95% interval of an interpolated score is the interpolation of its
+neighbours' intervals, and its n the smaller n.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from bjontegaard.interpolation import interpolate
+from scipy.interpolate import PchipInterpolator
 
 from mpq.core.aggregate import Aggregate
 from mpq.core.errors import MpqError
@@ -108,9 +111,7 @@ def columns_of(experiment: Experiment) -> list[str]:
     return sorted({p.curve for p in experiment.points})
 
 
-def score_at(
-    experiment: Experiment, curve: str, name: str, rate: float, method: str = "akima"
-) -> AtRate | None:
+def score_at(experiment: Experiment, curve: str, name: str, rate: float) -> AtRate | None:
     """`curve`'s score `name` at `rate`, or None when the curve does not reach that rate."""
     target = _target_at(experiment, curve, rate)
     if target is not None:
@@ -123,10 +124,10 @@ def score_at(
     for point in points:
         if math.isclose(point.rate, rate, rel_tol=RELATIVE_TOLERANCE):
             return AtRate(score_of(point.summary, name), point.rate, MEASURED, point.setting)
-    return AtRate(_interpolated(points, name, rate, method), rate, INTERPOLATED)
+    return AtRate(_interpolated(points, name, rate), rate, INTERPOLATED)
 
 
-def _interpolated(points: list[Point], name: str, rate: float, method: str) -> Aggregate:
+def _interpolated(points: list[Point], name: str, rate: float) -> Aggregate:
     log_rates = np.log10([p.rate for p in points])
     aggregates = [score_of(p.summary, name) for p in points]
     upper = int(np.searchsorted(log_rates, math.log10(rate)))
@@ -136,7 +137,7 @@ def _interpolated(points: list[Point], name: str, rate: float, method: str) -> A
         values = np.asarray(values, float)
         if not np.all(np.isfinite(values)):
             return float("nan")
-        return float(interpolate(log_rates, values, method)(math.log10(rate)))
+        return float(PchipInterpolator(log_rates, values)(math.log10(rate)))
 
     return Aggregate(
         at([a.value for a in aggregates]),

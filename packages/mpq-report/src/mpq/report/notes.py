@@ -13,6 +13,7 @@ from collections.abc import Iterator
 BD_CAUSES = (
     ("point(s)", "a curve has fewer than 2 points"),
     ("not strictly monotone", "a curve's score is not strictly monotone in rate"),
+    ("gets worse", "a curve's score gets worse as rate rises, and BD-rate needs one that improves"),
     ("same rate", "a curve has two points at the same rate"),
     ("non-finite", "a curve has non-finite values or a rate <= 0"),
     ("share", "the curves do not overlap enough (--min-overlap)"),

@@ -56,6 +56,11 @@ class Experiment:
     def title(self) -> str:
         return f"{self.task} / {self.dataset}"
 
+    def higher_is_better(self, name: str) -> bool:
+        """The direction of a score or metric as its manifest declares it (default: higher)."""
+        info = self.scores.get(name) or self.metrics.get(name) or {}
+        return bool(info.get("higher_is_better", True))
+
     def curves(self) -> dict[str, list[Point]]:
         """Knob settings per curve, by rate; rate-targeted points never join a curve."""
         curves: dict[str, list[Point]] = {}

@@ -108,7 +108,6 @@ def paper_table(
     chosen: Sequence[str] = (),
     score: str | None = None,
     at_rate: dict[str, float] | None = None,
-    method: str = "akima",
 ) -> Table:
     """Rows experiments, columns codecs: each codec's task score at one common rate.
 
@@ -129,8 +128,8 @@ def paper_table(
             continue
         info = experiment.scores[name]
         rate, _ = chosen_rate(experiment, at_rate or {})
-        cells = [_paper_cell(experiment, c, name, rate, chosen, method) for c in columns]
-        winner = clear_winner(cells, info.get("higher_is_better", True))
+        cells = [_paper_cell(experiment, c, name, rate, chosen) for c in columns]
+        winner = clear_winner(cells, experiment.higher_is_better(name))
         reference = experiment.reference.scores.get(name) if experiment.reference else None
         scored_label = short_label(info.get("label", name))
         title = f"{experiment.title}: {scored_label}, {items_scored(experiment, name)}"
@@ -147,7 +146,7 @@ def paper_table(
             )
             rates.append(Cell(fmt_rate(cell.rate, experiment.rate_unit), small=True))
         table.rows += [[Cell(title, span=True)], scored, rates]
-    table.caption = _paper_caption(experiments, at_rate or {}, bool(chosen), marks, method)
+    table.caption = _paper_caption(experiments, at_rate or {}, bool(chosen), marks)
     return table
 
 
@@ -170,13 +169,12 @@ def _paper_cell(
     name: str,
     rate: float | None,
     chosen: Sequence[str],
-    method: str,
 ) -> AtRate | None:
     for point in experiment.points:
         if point.curve == curve and point.setting in chosen:
             aggregate = score_of(point.summary, name)
             return None if aggregate is None else AtRate(aggregate, point.rate, MEASURED)
-    return None if rate is None else score_at(experiment, curve, name, rate, method)
+    return None if rate is None else score_at(experiment, curve, name, rate)
 
 
 def _paper_caption(
@@ -184,7 +182,6 @@ def _paper_caption(
     at_rate: dict[str, float],
     chosen: bool,
     marks: set[str],
-    method: str,
 ) -> str:
     rates = []
     for e in experiments:
@@ -200,8 +197,9 @@ def _paper_caption(
     )
     if INTERPOLATED in marks:
         text += (
-            f" \u2020 interpolated along the codec's quality curve ({method.capitalize()} over log"
-            " rate, as BD-metric; its interval interpolated from its neighbours')."
+            " \u2020 interpolated along the codec's quality curve (PCHIP over log rate, which"
+            " stays between the two measured points around the rate; its interval interpolated"
+            " from its neighbours')."
         )
     if TARGETED in marks:
         text += " \u2021 the codec's rate-targeted setting."
