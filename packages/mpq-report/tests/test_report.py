@@ -161,11 +161,17 @@ def test_mixed_units_in_one_experiment_are_refused(image_run, tmp_path):
         prepare([image_run, audio], ReportOptions(resamples=0))
 
 
-def test_incomplete_run_is_reported_with_a_note(tmp_path):
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [("running", "is still running, or was killed"), ("interrupted", "was interrupted")],
+)
+def test_incomplete_run_is_reported_with_a_note(tmp_path, status, said):
     run = write_run(tmp_path / "r", {"jpeg": JPEG}, complete=False)
-    with pytest.warns(UserWarning, match="interrupted or still going"):
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "status": status}))
+    with pytest.warns(UserWarning, match=said):
         report = prepare([run], ReportOptions(resamples=0))
-    assert any("running" in note for note in report.notes)
+    assert any(said in note and "run again, completes it" in note for note in report.notes)
 
 
 def test_only_failed_rows_give_notes_not_a_crash(tmp_path):

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from mpq.core.codec import REFERENCE, parse_codec_spec
 from mpq.core.errors import MpqError
 from mpq.core.records import METRIC_PREFIX, STAT_PREFIX, STATUS_OK
-from mpq.core.store import STATUS_COMPLETE, read_run
+from mpq.core.store import STATUS_COMPLETE, STATUS_INTERRUPTED, read_run
 
 IDENTITY = ("task", "dataset", "model", "item_id", "setting")
 COMPARED = ("status", "bytes")
@@ -46,9 +46,14 @@ def load_runs(paths: Sequence[str | Path]) -> Runs:
         if table.num_rows == 0:
             raise MpqError(f"run {path} has no rows yet; wait for it or drop it from the report.")
         if manifest.get("status") != STATUS_COMPLETE:
+            state = (
+                "was interrupted"
+                if manifest.get("status") == STATUS_INTERRUPTED
+                else "is still running, or was killed"
+            )
             note = (
-                f"run {path} is {manifest.get('status')} (interrupted or still going): its numbers"
-                f" cover the {table.num_rows} rows stored so far."
+                f"run {path} {state}: its numbers cover the {table.num_rows} rows stored so far;"
+                " the command that made it, run again, completes it."
             )
             notes.append(note)
             warnings.warn(note, stacklevel=2)
