@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-from PIL import Image
+from PIL import ExifTags, Image
 
 from mpq.core.codec import (
     Setting,
@@ -148,7 +148,21 @@ def test_grayscale_and_rgba_files_become_rgb(tmp_path):
     assert np.array_equal(load_image(tmp_path / "rgba.png"), PHOTOS["coffee-61x83"])
 
 
-@pytest.mark.parametrize("content", [b"", b"definitely not an image", b"\x89PNG\r\n\x1a\n\x00\x00"])
+def test_a_photo_is_turned_upright_as_its_exif_orientation_says(tmp_path):
+    stored = PHOTOS["astronaut-97x131"][:64, :96]
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # shown turned 90 degrees clockwise
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(stored).save(path, quality=95, exif=exif)
+    with Image.open(path) as image:
+        raster = np.asarray(image.convert("RGB"))  # the pixels as stored, 96 wide
+    loaded = load_image(path)
+    assert raster.shape == (64, 96, 3) and loaded.shape == (96, 64, 3)
+    assert np.array_equal(loaded, np.rot90(raster, k=-1))  # k=-1: clockwise
+    assert not np.array_equal(loaded, np.rot90(raster, k=1))
+
+
+@pytest.mark.parametrize("content", [b"definitely not an image", b"\x89PNG\r\n\x1a\n\x00\x00"])
 def test_corrupt_files_give_a_clear_error(tmp_path, content):
     path = tmp_path / "broken.png"
     path.write_bytes(content)
@@ -156,6 +170,14 @@ def test_corrupt_files_give_a_clear_error(tmp_path, content):
         load_image(path)
     with pytest.raises(MpqError, match="no such file"):
         load_image(tmp_path / "missing.png")
+
+
+def test_an_empty_file_is_named_as_empty(tmp_path):
+    path = tmp_path / "empty.jpg"
+    path.write_bytes(b"")
+    with pytest.raises(MpqError) as error:
+        load_image(path)
+    assert str(error.value) == f"{path}: the file is empty (0 bytes), not an image."
 
 
 def test_truncated_jpeg_payload_fails_to_decode():

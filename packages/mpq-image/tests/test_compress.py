@@ -69,17 +69,31 @@ def test_ids_become_safe_file_names(text, expected):
     assert safe_name(text) == expected
 
 
-def _png_declaring(path, width, height):
-    """A tiny PNG whose header declares a huge image (a decompression bomb's shape)."""
+def _png(path, width, height, depth, color_type, scanlines):
+    """A PNG written by hand (IHDR, one IDAT, IEND): Pillow writes no 16-bit colour PNGs."""
 
     def chunk(kind, data):
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\0" * 4096)
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    idat = zlib.compress(scanlines)
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
     path.write_bytes(png + chunk(b"IEND", b""))
+
+
+def _png_declaring(path, width, height):
+    """A tiny PNG whose header declares a huge image (a decompression bomb's shape)."""
+    _png(path, width, height, 8, 0, b"\0" * 4096)
+
+
+def _png_of(path, samples):
+    """`samples` (HxWxC, C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; uint8 or uint16) as a PNG."""
+    height, width, channels = samples.shape
+    big_endian = samples.astype(samples.dtype.newbyteorder(">"))
+    scanlines = b"".join(b"\0" + row.tobytes() for row in big_endian)  # filter type 0: none
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    _png(path, width, height, 8 * samples.itemsize, color_type, scanlines)
 
 
 def _compress(folder, out, *extra):
@@ -130,6 +144,65 @@ def test_a_16_bit_png_is_a_failed_row(tmp_path):
     rows = read_run(tmp_path / "run")[1].to_pylist()
     assert len(rows) == 2 and all(r["status"] == "failed" for r in rows)
     assert all("I;16 image (16 bits per sample)" in r["error"] for r in rows)
+
+
+@pytest.mark.parametrize(("channels", "layout"), [(2, "LA"), (3, "RGB"), (4, "RGBA")])
+def test_16_bit_colour_and_gray_alpha_pngs_are_failed_rows(folder, tmp_path, channels, layout):
+    samples = np.linspace(0, 65535, 24 * 32 * channels).astype(np.uint16)
+    _png_of(folder / "deep.png", samples.reshape(24, 32, channels))
+    # Pillow 13.0.0 opens them in 8-bit modes (PngImagePlugin._MODES), so the mode tells nothing.
+    with Image.open(folder / "deep.png") as opened:
+        assert opened.mode in ("RGB", "RGBA")
+    result = _compress(folder, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    rows = {(r["item_id"], r["setting"]): r for r in read_run(tmp_path / "run")[1].to_pylist()}
+    for setting in ("none", "jpeg:quality=10"):
+        deep = rows[(str(folder / "deep.png"), setting)]
+        assert deep["status"] == "failed"
+        assert deep["error"].startswith(f"{folder / 'deep.png'}: {layout} image (16 bits per")
+        assert "mpq measures 8-bit images" in deep["error"] and "value // 257" in deep["error"]
+        assert rows[(str(folder / "astronaut.png"), setting)]["status"] == "ok"
+
+
+def test_an_8_bit_png_written_by_hand_loads_exactly(tmp_path):
+    from mpq.image.data import load_image
+
+    samples = skimage.data.astronaut()[:24, :32]
+    _png_of(tmp_path / "plain.png", samples)
+    assert np.array_equal(load_image(tmp_path / "plain.png"), samples)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"compression": "zlib"}, {"planarconfig": "separate"}],
+    ids=["plain", "libtiff", "planes"],
+)
+def test_16_bit_rgb_tiffs_are_refused(tmp_path, options):
+    """Stored plainly, through libtiff (compressed) and as separate colour planes."""
+    from mpq.core.errors import MpqError
+    from mpq.image.data import load_image
+
+    tifffile = pytest.importorskip("tifffile")
+    samples = np.linspace(0, 65535, 24 * 32 * 3).astype(np.uint16).reshape(24, 32, 3)
+    if options.get("planarconfig") == "separate":
+        samples = np.moveaxis(samples, 2, 0)
+    path = tmp_path / "deep.tif"
+    tifffile.imwrite(path, samples, photometric="rgb", **options)
+    with pytest.raises(MpqError, match=r"deep\.tif: RGB image \(16 bits per sample\)"):
+        load_image(path)
+
+
+@pytest.mark.parametrize(("maxval", "bits"), [(65535, 16), (4095, 12)])
+def test_ppms_of_more_than_8_bits_are_refused(tmp_path, maxval, bits):
+    """Pillow scales a colour PPM's samples above 255 down to 8 bits (PpmImagePlugin)."""
+    from mpq.core.errors import MpqError
+    from mpq.image.data import load_image
+
+    path = tmp_path / "deep.ppm"
+    samples = np.linspace(0, maxval, 8 * 8 * 3).astype(">u2")
+    path.write_bytes(b"P6 8 8 %d\n" % maxval + samples.tobytes())
+    with pytest.raises(MpqError, match=rf"deep\.ppm: RGB image \({bits} bits per sample\)"):
+        load_image(path)
 
 
 def test_decoded_files_of_ids_with_the_same_safe_name_do_not_collide(tmp_path):

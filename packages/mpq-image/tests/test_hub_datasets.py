@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
-from PIL import Image
+from PIL import ExifTags, Image
 
 datasets = pytest.importorskip("datasets")
 
@@ -223,6 +223,27 @@ def test_ade20k_preset_reduces_labels_as_the_checkpoint_says(hub, tmp_path):
     (item,) = task.items()
     assert item.error is None and task.reduce_labels is True
     assert item.target.tolist() == [[255, 0, 149], [1, 149, 255]]
+
+
+def test_a_turned_photo_is_the_same_input_from_the_hub_and_from_a_folder(hub, tmp_path):
+    """datasets 5.2.0 turns hub images upright (features/image.py, Image.decode_example calls
+    PIL.ImageOps.exif_transpose); a local file of the same bytes must give the same array."""
+    root, _ = hub
+    stored = np.asarray(photos(1, size=64)[0])  # 64 high, 68 wide
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6  # shown turned 90 degrees clockwise
+    folder = tmp_path / "local"
+    folder.mkdir()
+    Image.fromarray(stored).save(folder / "turned.jpg", quality=95, exif=exif)
+    jpeg = (folder / "turned.jpg").read_bytes()
+    features = datasets.Features({"image": datasets.Image()})
+    columns = {"image": [{"bytes": jpeg, "path": "turned.jpg"}]}
+    write_parquet(root / "main/someone/turned/data/validation-00000.parquet", columns, features)
+    (from_hub,) = open_dataset("someone/turned", "validation")
+    (from_folder,) = open_dataset(str(folder))
+    assert from_hub.error is None, from_hub.error
+    assert from_hub.image.shape == (68, 64, 3)
+    assert np.array_equal(from_folder.image, from_hub.image)
 
 
 def test_a_missing_split_or_config_lists_what_exists(hub):
