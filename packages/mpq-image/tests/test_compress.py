@@ -50,6 +50,25 @@ def test_compress_writes_rows_rates_and_decoded_images(folder, tmp_path):
     assert all(r["bpp"] <= 0.5 and '"quality"' in r["codec_params"] for r in webp)
 
 
+def test_compress_says_which_files_of_its_folders_it_leaves_out(folder, tmp_path):
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "sub" / "scan.heic").write_bytes(b"x")
+    (folder / "._astronaut.png").write_bytes(b"a macOS resource fork")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        main,
+        ["compress", str(folder), "--codec", "jpeg:quality=50", "--out", str(out),
+         "--workers", "0", "--no-cache", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Left out 2 files of the given folders, of types this command does not read" in (
+        result.output
+    )
+    assert "(1 .heic, 1 .txt)" in result.output
+    items = {row["item_id"] for row in read_run(out)[1].to_pylist()}
+    assert items == {str(folder / n) for n in ("astronaut.png", "broken.png", "sub/coffee.jpg")}
+
+
 def test_compress_needs_a_codec_and_existing_inputs(folder, tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["compress", str(folder), "--out", str(tmp_path / "r")])

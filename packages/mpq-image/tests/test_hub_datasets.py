@@ -297,3 +297,12 @@ def test_parquet_replica_keeps_class_names(tmp_path):
     )
     metadata = json.loads(pq.read_schema(path).metadata[b"huggingface"])
     assert metadata["info"]["features"]["labels"]["names"] == BEANS
+
+
+def test_an_image_folders_hidden_folders_are_no_classes(tmp_path):
+    for name in ("cat", "dog", ".ipynb_checkpoints"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / "a.png")
+    dataset = open_dataset(f"imagefolder:{tmp_path}")
+    assert dataset.label_names == ["cat", "dog"]
+    assert dataset.ids == ["cat/a.png", "dog/a.png"]

@@ -16,14 +16,11 @@ if TYPE_CHECKING:
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
 
 
-def audio_files(inputs: list[Path]) -> list[Path]:
-    return list_files(inputs, AUDIO_SUFFIXES, "audio files")
-
-
 def audio_file_items(inputs: list[Path]) -> FileItems:
     from mpq.audio.signal import load_audio
 
-    return FileItems("audio", inputs, audio_files(inputs), load_audio)
+    found = list_files(inputs, AUDIO_SUFFIXES, "audio files")
+    return FileItems("audio", inputs, found.files, load_audio, left_out=found.left_out)
 
 
 class DecodedWriter:

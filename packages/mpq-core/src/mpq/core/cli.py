@@ -24,6 +24,7 @@ from mpq.core.paths import DEFAULT_CACHE_DIR
 if TYPE_CHECKING:
     from mpq.core.aggregate import Aggregate
     from mpq.core.engine import SweepConfig, SweepSummary
+    from mpq.core.files import FileItems
     from mpq.core.task import Task
 
 # The command line loads in a few times the interpreter's own start-up: the engine, the store,
@@ -211,7 +212,7 @@ def codecs_command(modality: str) -> click.Command:
 
 
 def compress_command(
-    file_items: Callable[..., Task],
+    file_items: Callable[..., FileItems],
     decoded_writer: Callable[[Path], Callable[[str, str, Any], None]],
     example: str,
     saved_as: str,
@@ -242,6 +243,7 @@ def compress_command(
     def compress(inputs: tuple[Path, ...], save_decoded: bool, **options: Any) -> None:
         """Compress files with codec settings; rows hold bytes, rates and similarity metrics."""
         from mpq.core.engine import run_sweep
+        from mpq.core.files import left_out_notice
 
         if not options["codecs"]:
             raise MpqError(f"give at least one --codec, e.g. --codec {example}.")
@@ -249,7 +251,11 @@ def compress_command(
         config = sweep_config(options)
         if save_decoded:
             config.on_decoded = decoded_writer(options["out"] / "decoded")
-        report_summary(run_sweep(file_items(list(inputs), **loader), options["out"], config))
+        task = file_items(list(inputs), **loader)
+        notice = left_out_notice(task.left_out)
+        if notice:
+            click.echo(notice, err=True)
+        report_summary(run_sweep(task, options["out"], config))
 
     shared = len(compress.params)
     for option in load_options:
@@ -301,7 +307,7 @@ class ModalityCli:
     presets: Path
     default_task: str
     datasets_help: str
-    file_items: Callable[..., Task]
+    file_items: Callable[..., FileItems]
     decoded_writer: Callable[[Path], Callable[[str, str, Any], None]]
     example_codec: str
     saved_as: str

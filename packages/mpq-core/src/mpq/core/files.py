@@ -12,7 +12,8 @@ samples never cross a process boundary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,13 +54,16 @@ class FileItems(Task):
         files: list[Path],
         load: Callable[[Path], Any],
         load_settings: dict[str, Any] | None = None,
+        left_out: Mapping[str, int] | None = None,
     ) -> None:
-        """`load_settings` are the loader's options (a pixel limit, say), recorded in the run."""
+        """`load_settings` are the loader's options (a pixel limit, say), recorded in the run;
+        `left_out` counts the other files in the input folders by suffix (`FoundFiles`)."""
         self.modality = modality
         self.inputs = inputs
         self.files = files
         self.load = load
         self.load_settings = load_settings or {}
+        self.left_out = dict(left_out or {})
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -93,20 +97,61 @@ class FileItems(Task):
         return None
 
 
-def list_files(inputs: Iterable[str | Path], suffixes: Collection[str], kind: str) -> list[Path]:
+@dataclass(frozen=True)
+class FoundFiles:
+    """The files to measure, and how many other files the given folders hold, by suffix."""
+
+    files: list[Path]
+    left_out: dict[str, int]
+
+
+def list_files(inputs: Iterable[str | Path], suffixes: Collection[str], kind: str) -> FoundFiles:
     """Files given directly, plus those with `suffixes` inside given folders, sorted per folder.
 
-    `kind` names what is looked for ("images", "audio files") in the error for none found.
+    Inside a folder, hidden files and whatever is inside hidden folders (a name starting with
+    '.': macOS's ._NAME.jpg resource forks, .ipynb_checkpoints, .git) are passed over, as
+    datasets' data-file patterns pass them over (data_files.py,
+    _is_unrequested_hidden_file_or_is_inside_unrequested_hidden_dir); a file given directly is
+    always taken. `kind` names what is looked for ("images", "audio files") in the error for
+    none found.
     """
     inputs = [Path(item) for item in inputs]
     files: list[Path] = []
+    left_out: Counter[str] = Counter()
     for item in inputs:
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.suffix.lower() in suffixes)
+            visible = [
+                p
+                for p in sorted(item.rglob("*"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+            ]
+            files += [p for p in visible if p.suffix.lower() in suffixes]
+            left_out.update(p.suffix.lower() for p in visible if p.suffix.lower() not in suffixes)
         elif item.exists():
             files.append(item)
         else:
             raise MpqError(f"{item}: no such file or folder.")
     if not files:
-        raise MpqError(f"no {kind} found in {', '.join(map(str, inputs))}.")
-    return files
+        held = f" (they hold {_counted(left_out)})" if left_out else ""
+        raise MpqError(
+            f"no {kind} found in {', '.join(map(str, inputs))}{held}; {kind} are files ending in"
+            f" {', '.join(sorted(suffixes))}, or name a file directly."
+        )
+    return FoundFiles(files, dict(left_out))
+
+
+def left_out_notice(left_out: Mapping[str, int]) -> str | None:
+    """What a sweep over folders passes over, to say before it starts; None for nothing."""
+    if not left_out:
+        return None
+    return (
+        f"Left out {sum(left_out.values())} files of the given folders, of types this command"
+        f" does not read ({_counted(left_out)}); name such a file directly to read it anyway."
+    )
+
+
+def _counted(by_suffix: Mapping[str, int]) -> str:
+    return ", ".join(
+        f"{count} {suffix or 'without a suffix'}" for suffix, count in sorted(by_suffix.items())
+    )

@@ -29,7 +29,9 @@ LOAD_OPTIONS = (
 
 def image_file_items(inputs: list[Path], max_pixels: int = MAX_PIXELS) -> FileItems:
     load = functools.partial(load_image, max_pixels=max_pixels)
-    return FileItems("image", inputs, image_files(inputs), load, {"max_pixels": max_pixels})
+    found = image_files(inputs)
+    settings = {"max_pixels": max_pixels}
+    return FileItems("image", inputs, found.files, load, settings, found.left_out)
 
 
 class DecodedWriter:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpq.core.errors import MpqError
-from mpq.core.files import list_files
+from mpq.core.files import FoundFiles, list_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,7 +144,7 @@ def _depth(mode: str) -> str:
     return "32-bit float samples" if mode == "F" else "32-bit integer samples"
 
 
-def image_files(inputs: list[str | Path]) -> list[Path]:
+def image_files(inputs: list[str | Path]) -> FoundFiles:
     """Files given directly, plus the images (by suffix) inside given folders, sorted."""
     return list_files(inputs, IMAGE_SUFFIXES, "images")
 

@@ -202,7 +202,7 @@ def open_dataset(
     path = Path(parsed.source)
     if path.exists():
         parsed.refuse_options("a local folder")
-        files = image_files([path])
+        files = image_files([path]).files
         ids = [str(f.relative_to(path)) if path.is_dir() else f.name for f in files]
         return FolderDataset(str(path), files, None, [None] * len(files), ids)
     return HubDataset(parsed, split, image_key, label_key, trust_remote_code)
@@ -223,12 +223,13 @@ def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
 def _image_folder(root: Path) -> FolderDataset:
     if not root.is_dir():
         raise MpqError(f"imagefolder:{root}: no such folder.")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    # Hidden folders (.ipynb_checkpoints, .git) are no classes, as for list_files.
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise MpqError(f"imagefolder:{root} has no class sub-folders (expected ROOT/CLASS/IMAGE).")
     files, labels = [], []
     for label, name in enumerate(classes):
-        found = image_files([root / name]) if any((root / name).iterdir()) else []
+        found = image_files([root / name]).files if any((root / name).iterdir()) else []
         files += found
         labels += [label] * len(found)
     ids = [str(f.relative_to(root)) for f in files]
