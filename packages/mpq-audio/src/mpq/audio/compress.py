@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 # numpy, soundfile and the audio readers load with the first file, not with the command line.
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".raw", ".sph"}
+# The audio files a folder gives (`compress` and folder datasets): what FFmpeg reads here.
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".raw", ".sph"}
 
 
 def audio_file_items(inputs: list[Path]) -> FileItems:

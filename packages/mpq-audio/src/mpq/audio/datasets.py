@@ -42,12 +42,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mpq.audio.compress import AUDIO_SUFFIXES
 from mpq.audio.signal import Audio, load_audio
 from mpq.core.dataspec import DatasetSpec, HubSplit, parse_dataset_spec, parse_split
 from mpq.core.errors import MpqError
+from mpq.core.files import list_files
 
 POCKETSPHINX_CLIPS = Path("/usr/share/pocketsphinx/test/data/librivox")
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".webm", ".raw"}
 RAW_SAMPLE_RATE = 16000
 TEXT_COLUMNS = ("transcription", "text", "sentence", "transcript", "normalized_text")
 # Transcripts in a file beside each clip: plain text, HTK/MFA labels, LibriTTS's normalised text.
@@ -261,9 +262,10 @@ def _folder(root: Path, name: str) -> FileDataset:
         return FileDataset(name, [root], [root.name], [None])
     if not root.is_dir():
         raise MpqError(f"dataset {name!r}: {root} is not a folder or an audio file.")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise MpqError(f"dataset {name!r}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
+    try:
+        files = list_files([root], AUDIO_SUFFIXES, "audio files").files
+    except MpqError as error:
+        raise MpqError(f"dataset {name!r}: {error}") from None
     by_key: dict[str, str] = {}
     for transcript in sorted(p for p in root.rglob("*") if p.is_file() and _is_transcript(p)):
         folder = transcript.parent.relative_to(root)
