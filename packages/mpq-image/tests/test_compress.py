@@ -150,6 +150,8 @@ def test_images_of_more_than_8_bits_are_refused_not_clipped(tmp_path, dtype):
     with pytest.raises(MpqError, match="mpq measures 8-bit images and will not clip") as error:
         load_image(path)
     assert str(path) in str(error.value)
+    hint = "round(value * 255) for floats" if dtype == np.float32 else "value // 257 for 16 bits"
+    assert hint in str(error.value)
 
 
 def test_a_16_bit_png_is_a_failed_row(tmp_path):

@@ -48,10 +48,14 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     wide = _wide_samples(image)
     if wide is not None:
         layout, depth = wide
+        scaling = (
+            "round(value * 255) for floats in [0, 1]"
+            if "float" in depth
+            else "value // 257 for 16 bits"
+        )
         raise MpqError(
             f"{layout} image ({depth}): mpq measures 8-bit images and will not clip or truncate"
-            " the values; convert it to 8 bits per sample first (scaling, e.g. value // 257"
-            " for 16 bits)."
+            f" the values; convert it to 8 bits per sample first (scaling, e.g. {scaling})."
         )
     return np.asarray(_upright(image).convert("RGB"), dtype=np.uint8)
 
