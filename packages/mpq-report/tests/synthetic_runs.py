@@ -73,6 +73,23 @@ def write_run(
     return path
 
 
+def write_compress_run(root: Path, codec: str = "python:mpq.core.testing:SyntheticCodec"):
+    """The run a `compress` command makes of two files (no model, no task score), through
+    core's sweep engine; returns the run directory and the files."""
+    from mpq.core.codec import parse_codec_spec
+    from mpq.core.engine import SweepConfig, run_sweep
+    from mpq.core.files import FileItems
+    from mpq.core.testing import load_synthetic_file
+
+    folder = root / "files"
+    folder.mkdir()
+    files = [folder / name for name in ("img00000", "img00001")]
+    config = SweepConfig(parse_codec_spec(f"{codec}:quality=2,95"), workers=0, cache_dir=None,
+                         progress=False)  # fmt: skip
+    run_sweep(FileItems("image", [folder], files, load_synthetic_file), root / "run", config)
+    return root / "run", files
+
+
 def _row(task, dataset, item, setting, codec, rate, correct, psnr=None):
     row = {
         "schema_version": SCHEMA_VERSION, "task": task, "dataset": dataset,

@@ -7,16 +7,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from PIL import Image
-from synthetic_runs import compile_latex, write_run
+from synthetic_runs import compile_latex, write_compress_run, write_run
 
 from mpq.core import registry
 from mpq.core.codec import Codec, Param, apply_setting, parse_codec_spec
 from mpq.core.engine import SweepConfig, run_sweep
 from mpq.core.errors import MpqError
-from mpq.core.files import FileItems
 from mpq.core.rate import AudioExtent, Bitstream
 from mpq.core.task import Item, Score, Task
-from mpq.core.testing import SyntheticCodec, SyntheticTask, load_synthetic_file
+from mpq.core.testing import SyntheticCodec, SyntheticTask
 from mpq.report.build import ReportOptions, build, example_grids, prepare
 from mpq.report.examples import collect, flips_first, operating_points
 from mpq.report.examples import figure as example_figure
@@ -94,19 +93,13 @@ def test_without_the_task_installed_the_grid_is_left_out_with_a_note(tmp_path):
 
 
 def test_a_compress_run_has_no_grid_and_its_note_says_where_decoded_items_go(tmp_path):
-    # The sweep a `compress` command runs: files through a codec, no model, no task to rebuild.
-    folder = tmp_path / "files"
-    folder.mkdir()
-    files = [folder / name for name in ("img00000", "img00001")]
-    config = SweepConfig(parse_codec_spec(f"{CODEC}:quality=2,95"), workers=0, cache_dir=None,
-                         progress=False)  # fmt: skip
-    run_sweep(FileItems("image", [folder], files, load_synthetic_file), tmp_path / "run", config)
-    report = prepare([tmp_path / "run"], ReportOptions(resamples=0, examples=[str(files[1])]))
+    run, files = write_compress_run(tmp_path)
+    report = prepare([run], ReportOptions(resamples=0, examples=[str(files[1])]))
     assert example_grids(report, tmp_path / "out") == []
     assert list(report.notes) == [
-        f"compress / {folder}: no example grid (a compress run keeps no task to load its files"
-        " again; to see its decoded items, run compress with --save-decoded, which writes each"
-        " one under the run's decoded/ folder)"
+        f"compress / {files[0].parent}: no example grid (a compress run keeps no task to load"
+        " its files again; to see its decoded items, run compress with --save-decoded, which"
+        " writes each one under the run's decoded/ folder)"
     ]
 
 

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from synthetic_runs import compile_latex, write_run
+from synthetic_runs import compile_latex, write_compress_run, write_run
 
 from mpq.core.aggregate import aggregate
 from mpq.core.errors import MpqError
@@ -103,6 +103,20 @@ def test_build_writes_figures_tables_and_summary(image_run, tmp_path):
     assert all(p.read_bytes().startswith(b"%PDF") for p in pdfs)
     text = summary.read_text()
     assert "![classify_beans_accuracy_vs_rate]" in text and "-20.00" in text
+
+
+def test_runs_without_a_task_score_get_no_empty_paper_table(tmp_path):
+    # A compress run has rates and similarity only: a paper table would have no row, and its
+    # caption would still name a common rate.
+    run, _ = write_compress_run(tmp_path)
+    summary = build([run], tmp_path / "report", ReportOptions(resamples=0)).read_text()
+    out = tmp_path / "report"
+    assert not (out / "tables" / "paper.tex").exists()
+    assert "tables/paper.tex" not in (out / "paper.tex").read_text()
+    assert "Task score at a common rate" not in summary
+    assert "Task score at a common rate" not in (out / "report.html").read_text()
+    assert "no paper table: no run has a task score" in summary
+    assert "## Every operating point" in summary
 
 
 def test_png_is_a_real_plot_in_the_report_palette(image_run, tmp_path):

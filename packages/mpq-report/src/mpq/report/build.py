@@ -265,6 +265,12 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
         "bd": bd_table(bd_rows(report), options.method),
         "correlation": correlation_table(correlation_rows(report)),
     }
+    if not tables["paper"].rows:
+        del tables["paper"]
+        report.notes.add(
+            "no paper table: no run has a task score (a compress run measures rates and"
+            " similarity only); every operating point is in the points table"
+        )
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
@@ -276,7 +282,9 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
         for p in grids
     ]  # fmt: skip
     (out / "paper.tex").write_text(
-        include_file(paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES])
+        include_file(
+            paper_figures, [f"tables/{name}.tex" for name in PAPER_TABLES if name in tables]
+        )
     )
     (out / "report.html").write_text(_html(report, tables, figure_paths, paper_figures, out))
     summary = out / "summary.md"
@@ -288,15 +296,19 @@ def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str
     pngs = [p for p in figure_paths if p.suffix == ".png"]
     key = {out / f"{f.path}.png" for f in paper_figures if not f.wide}
     grids = [p for p in pngs if p.stem.endswith("_examples")]
-    sections = [
-        (
-            "Task score at a common rate",
-            html_table(tables["paper"])
-            + '<div class="figures">'
-            + "".join(image(out / f"{f.path}.png", f.caption) for f in paper_figures if not f.wide)
-            + "</div>",
-        ),
-    ]
+    sections = []
+    if "paper" in tables:
+        sections.append(
+            (
+                "Task score at a common rate",
+                html_table(tables["paper"])
+                + '<div class="figures">'
+                + "".join(
+                    image(out / f"{f.path}.png", f.caption) for f in paper_figures if not f.wide
+                )
+                + "</div>",
+            )
+        )
     if grids:
         sections.append(
             ("What the codecs did", "".join(image(p, report.captions[p], True) for p in grids))
