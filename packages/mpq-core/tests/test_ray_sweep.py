@@ -222,19 +222,26 @@ def test_killed_workers_cost_no_row_and_no_duplicate(tmp_path, local_ray, monkey
     assert rows(run) == local_rows(tmp_path, task, specs)
 
 
-@needs_ray
-@pytest.mark.slow
-def test_killed_driver_resumes_with_the_same_command(tmp_path, local_ray):
-    run = tmp_path / "ray"
+def _driver_with_a_part_stored(run: Path, address: str) -> tuple[list[str], subprocess.Popen]:
+    """A Ray sweep's driver (24 items, 2 settings, a metric) once it has stored a part, and
+    its command line."""
     command = [sys.executable, "-c", SMALL_PARTS, "run", "--task", TASK, "--option", "items=24",
                "--option", "model_ms=40", "--codec", f"{SYN}:quality=5,60:cost_ms=60",
                "--metric", MAE, "--batch-size", "4", "--no-cache", "--no-progress",
-               "--backend", "ray", "--ray-address", local_ray, "--out", str(run)]  # fmt: skip
+               "--backend", "ray", "--ray-address", address, "--out", str(run)]  # fmt: skip
     driver = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and not list((run / RESULTS).glob("part-*.parquet")):
         assert driver.poll() is None, driver.stderr.read()
         time.sleep(0.01)
+    return command, driver
+
+
+@needs_ray
+@pytest.mark.slow
+def test_killed_driver_resumes_with_the_same_command(tmp_path, local_ray):
+    run = tmp_path / "ray"
+    command, driver = _driver_with_a_part_stored(run, local_ray)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     stored = len(read_results(run))
@@ -246,6 +253,23 @@ def test_killed_driver_resumes_with_the_same_command(tmp_path, local_ray):
                           (f"{SYN}:quality=5,60:cost_ms=60",))  # fmt: skip
     assert rows(run) == expected
     assert read_run(run)[0]["status"] == "complete"
+
+
+@needs_ray
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_driver_as_ctrl_c_does(tmp_path, local_ray):
+    # Ray's core worker sets its own SIGTERM handler in the driver, which aborted it.
+    run = tmp_path / "ray"
+    command, driver = _driver_with_a_part_stored(run, local_ray)
+    driver.send_signal(signal.SIGTERM)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    manifest, table = read_run(run)
+    assert manifest["status"] == "interrupted" and 0 < table.num_rows < 72
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_run(run)[1].num_rows == 72
 
 
 @needs_ray

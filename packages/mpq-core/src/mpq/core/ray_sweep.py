@@ -37,7 +37,9 @@ from __future__ import annotations
 import logging
 import math
 import pickle
+import signal
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -401,7 +403,12 @@ def _connect(address: str | None) -> bool:
     True when this call started the connection (the sweep then closes it)."""
     if ray.is_initialized():
         return False
+    handler = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, logging_level=logging.WARNING, include_dashboard=False)
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        # Ray's core worker sets its own SIGTERM handler, which aborts the driver with nothing
+        # stored; the sweep's (SIGTERM stops it as Ctrl-C does) is put back.
+        signal.signal(signal.SIGTERM, handler)
     return True
 
 
