@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -126,3 +128,22 @@ def test_bad_values_and_payloads_fail_clearly():
     bitstream = Vorbis().encode(Audio(np.zeros((1, 1600), np.float32), 16000))
     with pytest.raises(MpqError, match="vorbis: cannot decode"):
         Vorbis().decode(Bitstream(b"OggS" + bytes(10), bitstream.extent))
+
+
+def test_a_clip_of_minutes_codes_to_its_length():
+    # libsndfile 1.2.2 crashed the process on one write of 4 minutes of 16 kHz mono; in a
+    # process of its own, so that a crash fails this test rather than the session.
+    script = """
+import numpy as np
+from mpq.audio.codecs.vorbis import Vorbis
+from mpq.audio.signal import Audio
+samples = (np.random.default_rng(0).standard_normal((1, 300 * 16000)) * 0.1).astype(np.float32)
+codec = Vorbis()
+bitstream = codec.encode(Audio(samples, 16000))
+print(codec.decode(bitstream).samples.shape[1], bitstream.rate.kbps)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    length, kbps = done.stdout.split()
+    assert int(length) == 300 * 16000
+    assert 20 < float(kbps) < 80

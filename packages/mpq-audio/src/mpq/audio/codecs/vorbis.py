@@ -31,6 +31,7 @@ from mpq.core.errors import MpqError
 from mpq.core.rate import Bitstream
 
 CODING_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+WRITE_FRAMES = 2**16
 
 
 class Vorbis(Codec):
@@ -51,16 +52,17 @@ class Vorbis(Codec):
     def encode(self, audio: Audio) -> Bitstream:
         check_channels(audio, self.name)
         rate = self.values["sample_rate"] or audio.sample_rate
-        samples = np.clip(resample(audio.samples, audio.sample_rate, rate), -1.0, 1.0)
+        samples = np.clip(resample(audio.samples, audio.sample_rate, rate), -1.0, 1.0).T
         buffer = io.BytesIO()
-        sf.write(
-            buffer,
-            samples.T,
-            rate,
-            format="OGG",
-            subtype="VORBIS",
-            compression_level=self.values["compression_level"],
-        )
+        level = self.values["compression_level"]
+        with sf.SoundFile(
+            buffer, "w", rate, samples.shape[1], format="OGG", subtype="VORBIS",
+            compression_level=level,
+        ) as out:  # fmt: skip
+            # In blocks: libsndfile 1.2.2's Vorbis writer crashes the process on one write of a
+            # few minutes of audio (4 min of 16 kHz mono); the stream is the same either way.
+            for start in range(0, len(samples), WRITE_FRAMES):
+                out.write(samples[start : start + WRITE_FRAMES])
         return Bitstream(buffer.getvalue(), audio.extent)
 
     def decode(self, bitstream: Bitstream) -> Audio:
