@@ -209,6 +209,22 @@ def test_a_dead_worker_is_retried_once_in_a_fresh_pool(tmp_path, dying_codec):
     assert all(o.job.attempts == 1 for o in always)
 
 
+@pytest.mark.slow
+def test_a_setting_that_kills_its_worker_takes_no_other_job_down(tmp_path, dying_codec):
+    # Retried side by side in the fresh pool, the other jobs in flight died with the killer's
+    # retry and failed too.
+    (tmp_path / "alive").touch()
+    good = Setting(SYN, (("marker", str(tmp_path / "alive")), ("cost_ms", 300)))
+    killer = Setting(SYN)
+    todo = [SweepJob(job.state, setting) for job in jobs(good, 4) for setting in (good, killer)]
+    outcomes = run_in_pool(CodecStage({SYN: dying_codec}, 2), todo)
+    assert len(outcomes) == 8
+    assert {type(o) for o in outcomes if o.job.setting == good} == {Decoded}
+    assert {(type(o), o.error) for o in outcomes if o.job.setting == killer} == {
+        (Failed, WORKER_DIED)
+    }
+
+
 def test_a_codec_worker_loads_no_table_or_model_library():
     """What a worker imports to code an item: numpy, not pyarrow, pandas or torch."""
     assert heavy_imports_of("mpq.core.item_coding") == ["numpy"]

@@ -8,8 +8,8 @@ computed there, and the decoded item comes back only when `keep_decoded` says th
 on the model's device) code the jobs of one setting together in this process, byte for byte as
 one at a time; a batch that fails is coded again item by item, so only the failing items fail. A
 worker that dies (crash, out of memory) breaks the whole pool: its jobs, and every other job in
-flight, are retried once in a fresh pool, each alone, so that only the job that kills its worker
-fails. Every decoded item must have the original's shape; a
+flight, are retried once in a fresh pool, each alone and one after another, so that only the
+job that kills its worker fails. Every decoded item must have the original's shape; a
 good result is cached and handed to the `on_decoded` hook. Reference jobs pass through with the
 original item.
 """
@@ -241,7 +241,11 @@ class CodecStage:
         self.pool.reset()
 
     def _restart_pool(self, broken: list[SweepJob]) -> list[Outcome]:
-        """A worker died: retry its jobs, and all others in flight, once in a fresh pool."""
+        """A worker died: retry its jobs, and all others in flight, once in a fresh pool.
+
+        Each retry runs alone in the pool, the next one only once it is done: a setting that
+        kills its worker again then takes no other job down with it (retried side by side,
+        the jobs sharing the new pool on their last attempt all failed with it)."""
         broken += [job for jobs in self.inflight.values() for job in jobs]
         self.inflight.clear()
         self.pending = 0
@@ -250,9 +254,11 @@ class CodecStage:
         for job in broken:
             if job.attempts >= WORKER_RETRIES:
                 outcomes.append(Failed(job, WORKER_DIED))
-            else:  # alone this time: a setting that kills its worker takes no other job down
-                job.attempts += 1
-                outcomes += self._start_item([job])
+                continue
+            job.attempts += 1
+            outcomes += self._start_item([job])
+            while self.inflight:
+                outcomes += self.collect(block=True)
         return outcomes
 
     def _accept(self, job: SweepJob, coded: Coded, new_key: str | None = None) -> Outcome:
