@@ -49,7 +49,8 @@ def test_compress_rows_kbps_and_failed_files(tmp_path):
     assert len(list((out / "decoded").rglob("*.wav"))) == 2
 
 
-def test_audio_with_non_finite_samples_is_a_failed_row(tmp_path):
+def test_audio_with_non_finite_or_over_full_scale_samples_is_a_failed_row(tmp_path):
+    # Codecs clip at full scale and the original is not clipped: the metrics would measure that.
     import json
 
     folder = tmp_path / "audio"
@@ -61,6 +62,8 @@ def test_audio_with_non_finite_samples_is_a_failed_row(tmp_path):
         broken = tone.copy()
         broken[100:110] = bad
         soundfile.write(folder / name, broken, 16000, "FLOAT")
+    soundfile.write(folder / "loud.wav", 3.9 * tone / 0.3, 16000, "FLOAT")
+    soundfile.write(folder / "full.wav", tone / 0.3, 16000, "FLOAT")  # peak 1.0: ok
     out = tmp_path / "run"
     result = CliRunner().invoke(
         main,
@@ -70,9 +73,12 @@ def test_audio_with_non_finite_samples_is_a_failed_row(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = read_run(out)[1].to_pylist()
-    assert len(rows) == 3 * 4
+    assert len(rows) == 5 * 4
     for row in rows:
-        if "tone" in row["item_id"]:
+        if "loud" in row["item_id"]:
+            assert row["status"] == "failed"
+            assert "float samples reach 3.9, above full scale (1.0)" in row["error"]
+        elif "tone" in row["item_id"] or "full" in row["item_id"]:
             assert row["status"] == "ok"
             rate = {"mp3": 32000, "aac": 16000}.get(row["codec"])  # the coding rates picked
             if rate is not None:

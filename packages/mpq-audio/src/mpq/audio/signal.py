@@ -78,6 +78,7 @@ def load_audio(path: str | Path) -> Audio:
         with av.open(str(path)) as container:
             stream = next(s for s in container.streams if s.type == "audio")
             rate = stream.rate
+            stored_float = stream.codec_context.name.startswith(("pcm_f32", "pcm_f64"))
             frames = [
                 frame.to_ndarray().reshape(frame.layout.nb_channels, -1)
                 if frame.format.is_planar
@@ -90,11 +91,20 @@ def load_audio(path: str | Path) -> Audio:
         raise MpqError(f"{path}: not a readable audio file ({error}).") from error
     if not frames:
         raise MpqError(f"{path}: the audio stream is empty.")
-    samples = np.concatenate(frames, axis=1)
     try:
-        return Audio(_to_float32(samples), int(rate))
+        audio = Audio(_to_float32(np.concatenate(frames, axis=1)), int(rate))
     except ValueError as error:
         raise MpqError(f"{path}: {error}") from error
+    peak = float(np.abs(audio.samples).max()) if stored_float else 0.0
+    if peak > 1.0:
+        # Codecs take samples in [-1, 1] and clip the rest while the original keeps them: the
+        # metrics would measure the clipping, not the codec.
+        raise MpqError(
+            f"{path}: float samples reach {peak:.3g}, above full scale (1.0); lossy codecs clip"
+            " their input there, so the metrics would measure the clipping. Scale the file to"
+            " full scale first (divide by its peak)."
+        )
+    return audio
 
 
 def _to_float32(samples: np.ndarray) -> np.ndarray:
