@@ -140,6 +140,24 @@ def test_log_mel_does_not_depend_on_torchs_thread_count(librivox) -> None:
     assert values[0] == values[1]
 
 
+def test_resampling_does_not_depend_on_torchs_thread_count() -> None:
+    """Two threads split the downsampling of a 10 ms clip differently from one (a codec
+    worker's), which moved the same row's SI-SDR between --workers 2 and --workers 0."""
+    from mpq.audio.signal import resample
+
+    clip = np.random.default_rng(0).standard_normal((1, 480)).astype(np.float32)
+    threads = torch.get_num_threads()
+    try:
+        values = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            values.append(resample(clip, 48000, 16000))
+        assert torch.get_num_threads() == 2  # put back after resampling
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(values[0], values[1])
+
+
 def test_metrics_refuse_other_inputs() -> None:
     audio = Audio(np.zeros((1, 2000), np.float32), 16000)
     for metric in (SISDR(), AudioPSNR(), LogMelDistance()):

@@ -115,15 +115,24 @@ def _to_float32(samples: np.ndarray) -> np.ndarray:
 
 
 def resample(samples: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
-    """(channels, samples) float32 from `rate` to `new_rate` (torchaudio, kaiser_best)."""
+    """(channels, samples) float32 from `rate` to `new_rate` (torchaudio, kaiser_best).
+
+    On one torch thread: split over more, the convolution of a short clip (10 ms) came out
+    different in the last bits, so a codec worker (one thread) and the sweep's own process (a
+    cache hit, `--workers 0`) gave the same row different SI-SDR and PSNR."""
     if rate == new_rate or samples.shape[1] == 0:
         return samples
     import torch  # imported by the first resample, not by every module that reads audio
     import torchaudio.functional as AF
 
-    out = AF.resample(
-        torch.from_numpy(np.ascontiguousarray(samples)), rate, new_rate, **_KAISER_BEST
-    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = AF.resample(
+            torch.from_numpy(np.ascontiguousarray(samples)), rate, new_rate, **_KAISER_BEST
+        )
+    finally:
+        torch.set_num_threads(threads)
     return out.numpy()
 
 
