@@ -18,6 +18,7 @@ from mpq.audio.datasets import open_audio_dataset
 from mpq.audio.tasks.separation import SourceSeparation, framewise_sdr_medians
 from mpq.core import presets
 from mpq.core.dataspec import parse_dataset_spec, parse_split
+from mpq.core.errors import MpqError
 from mpq.core.hubreplica import replicas
 
 RATE = 16000
@@ -104,6 +105,8 @@ def test_a_common_voice_release_folder_reads_dev_tsv_for_validation(tmp_path):
     ]
     with pytest.raises(Exception, match="give the language folder"):
         open_audio_dataset(f"commonvoice:{language.parent}", "validation")
+    with pytest.raises(MpqError, match=r"no folder .*nowhere.* download the release from Mozilla"):
+        open_audio_dataset(f"commonvoice:{tmp_path / 'nowhere'}", "validation")
 
 
 def test_the_cv11_preset_names_the_seed_slice():

@@ -197,6 +197,13 @@ def common_voice(root: Path, split: str, spec: DatasetSpec) -> FileDataset:
     ``exclude=`` count rows of that TSV; item ids are the clips' file names.
     """
     split_spec = parse_split(split)
+    if not root.is_dir():
+        raise MpqError(
+            f"dataset {str(spec)!r}: no folder {root} (from {Path.cwd()}). Common Voice is not on"
+            " the Hugging Face hub any more: download the release from Mozilla's Common Voice"
+            " site, unpack it, and give its language folder: --dataset"
+            " commonvoice:PATH/cv-corpus-.../LANG."
+        )
     tsv = root / f"{COMMON_VOICE_SPLITS.get(split_spec.name, split_spec.name)}.tsv"
     if not tsv.is_file():
         inner = sorted(p.parent.name for p in root.glob("*/dev.tsv"))
