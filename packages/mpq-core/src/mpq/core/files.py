@@ -145,9 +145,11 @@ def left_out_notice(left_out: Mapping[str, int]) -> str | None:
     """What a sweep over folders passes over, to say before it starts; None for nothing."""
     if not left_out:
         return None
+    count = sum(left_out.values())
     return (
-        f"Left out {sum(left_out.values())} files of the given folders, of types this command"
-        f" does not read ({_counted(left_out)}); name such a file directly to read it anyway."
+        f"Left out {count} file{'s' if count > 1 else ''} of the given folders, of types this"
+        f" command does not read ({_counted(left_out)}); name such a file directly to read it"
+        " anyway."
     )
 
 
