@@ -105,7 +105,7 @@ def test_build_writes_figures_tables_and_summary(image_run, tmp_path):
     assert "![classify_beans_accuracy_vs_rate]" in text and "-20.00" in text
 
 
-def test_runs_without_a_task_score_get_no_empty_paper_table(tmp_path):
+def test_runs_without_a_task_score_get_no_empty_paper_or_correlation_table(tmp_path):
     # A compress run has rates and similarity only: a paper table would have no row, and its
     # caption would still name a common rate.
     run, _ = write_compress_run(tmp_path)
@@ -116,6 +116,8 @@ def test_runs_without_a_task_score_get_no_empty_paper_table(tmp_path):
     assert "Task score at a common rate" not in summary
     assert "Task score at a common rate" not in (out / "report.html").read_text()
     assert "no paper table: no run has a task score" in summary
+    assert not (out / "tables" / "correlation.tex").exists()
+    assert "no correlation table: no run has both a task score and a similarity metric" in summary
     assert "## Every operating point" in summary
 
 

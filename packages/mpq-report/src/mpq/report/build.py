@@ -34,6 +34,12 @@ from mpq.report.tables import (
 
 WIDE = ("points", "bd")  # tables set across both columns of a two-column paper
 PAPER_TABLES = ("paper", "bd")  # the tables paper.tex inputs
+# Tables left out, with these notes, when no run gives them a row (compress runs have no score).
+EMPTY_TABLES = {
+    "paper": "no paper table: no run has a task score (a compress run measures rates and"
+    " similarity only); every operating point is in the points table",
+    "correlation": "no correlation table: no run has both a task score and a similarity metric",
+}
 
 
 @dataclass
@@ -265,12 +271,10 @@ def build(paths: Sequence[str | Path], out: str | Path, options: ReportOptions) 
         "bd": bd_table(bd_rows(report), options.method),
         "correlation": correlation_table(correlation_rows(report)),
     }
-    if not tables["paper"].rows:
-        del tables["paper"]
-        report.notes.add(
-            "no paper table: no run has a task score (a compress run measures rates and"
-            " similarity only); every operating point is in the points table"
-        )
+    for name, why in EMPTY_TABLES.items():
+        if not tables[name].rows:
+            del tables[name]
+            report.notes.add(why)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         (out / "tables" / f"{name}.tex").write_text(to_latex(table, wide=name in WIDE))
@@ -323,9 +327,10 @@ def _html(report: Report, tables, figure_paths, paper_figures, out: Path) -> str
         ),
         ("Every operating point", html_table(tables["points"])),
         ("BD-rate and BD-metric", html_table(tables["bd"])),
-        ("Similarity vs task score", html_table(tables["correlation"])),
-        ("Failures and flips", browser_section(report.runs.table)),
     ]
+    if "correlation" in tables:
+        sections.append(("Similarity vs task score", html_table(tables["correlation"])))
+    sections.append(("Failures and flips", browser_section(report.runs.table)))
     runs = ", ".join(
         f"{m['run_id']} ({m.get('task')}, {m.get('status')})"
         for m in report.runs.manifests.values()
