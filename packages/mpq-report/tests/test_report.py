@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-from synthetic_runs import compile_latex, write_compress_run, write_run
+from synthetic_runs import METRICS, SCORES, compile_latex, write_compress_run, write_run
 
 from mpq.core.aggregate import aggregate
 from mpq.core.errors import MpqError
@@ -119,6 +119,30 @@ def test_runs_without_a_task_score_get_no_empty_paper_or_correlation_table(tmp_p
     assert not (out / "tables" / "correlation.tex").exists()
     assert "no correlation table: no run has both a task score and a similarity metric" in summary
     assert "## Every operating point" in summary
+
+
+def test_the_points_table_says_which_items_a_similarity_mean_leaves_out(tmp_path):
+    # PSNR of an unchanged item is inf and MS-SSIM of a small one NaN: the mean is of the rest.
+    from synthetic_runs import _row
+
+    from mpq.core.store import RunStore, new_manifest
+
+    manifest = new_manifest(task="classify", codecs=["none", "jpeg:quality=5"], scores=SCORES,
+                            metrics=METRICS, codec_knobs={"jpeg": "quality"},
+                            task_config={"dataset": "beans"})  # fmt: skip
+    psnr = [float("inf"), 30.0, float("nan"), 32.0, float("inf")]
+    rows = [_row("classify", "beans", f"i{i}", "none", "none", None, 1.0) for i in range(5)]
+    rows += [
+        _row("classify", "beans", f"i{i}", "jpeg:quality=5", "jpeg", (0.5, "bpp"), 1.0, value)
+        for i, value in enumerate(psnr)
+    ]
+    with RunStore.open(tmp_path / "run", manifest) as store:
+        store.write([{**row, "run_id": store.manifest["run_id"]} for row in rows])
+        store.finish()
+    table = points_table(prepare([tmp_path / "run"], ReportOptions(resamples=0)).experiments)
+    cells = {row[0].text: row[-1].text for row in table.rows if len(row) > 1}
+    assert cells["jpeg:quality=5"] == "31.000 n=2; inf n=2"
+    assert "inf n=: items with an infinite value" in table.caption
 
 
 def test_png_is_a_real_plot_in_the_report_palette(image_run, tmp_path):

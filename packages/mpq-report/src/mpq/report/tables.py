@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mpq.core.aggregate import Aggregate
 from mpq.report.bd import Delta
@@ -35,6 +36,9 @@ from mpq.report.matched import (
     score_at,
 )
 from mpq.report.points import Experiment, items_scored, label, score_of, unit_of
+
+if TYPE_CHECKING:
+    from mpq.core.summary import SettingSummary
 
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}",
@@ -218,8 +222,9 @@ def points_table(experiments: list[Experiment]) -> Table:
         ["Setting", "n", "Failed", "Rate", "Pooled", *scores, *map(with_unit, metrics)],
         caption="Every operating point: rate as the mean over items and pooled (total bits over"
         " total pixels or seconds); scores with 95% bootstrap intervals (n=: items scored, where"
-        " fewer than the n items, e.g. only labelled ones); similarity means. \u2021: a"
-        " rate-targeted setting.",
+        " fewer than the n items, e.g. only labelled ones); similarity means (n=: items with a"
+        " value, where fewer; inf n=: items with an infinite value, e.g. PSNR of an unchanged"
+        " item, counted apart). \u2021: a rate-targeted setting.",
         label="tab:mpq-points",
         align="l" + "r" * (4 + len(scores) + len(metrics)),
     )
@@ -242,13 +247,20 @@ def points_table(experiments: list[Experiment]) -> Table:
                 if aggregate is not None and aggregate.n != s.n_ok:
                     text += f" n={aggregate.n}"
                 row.append(Cell(text))
-            row += [Cell(fmt(_mean(s.metrics.get(name)))) for name in metrics]
+            row += [Cell(_metric_text(s, name)) for name in metrics]
             table.rows.append(row)
     return table
 
 
-def _mean(aggregate: Aggregate | None) -> float | None:
-    return None if aggregate is None else aggregate.value
+def _metric_text(summary: SettingSummary, name: str) -> str:
+    """A similarity mean, with over how many items it runs where it leaves some out: infinite
+    values (PSNR of an unchanged item) are counted apart, undefined ones (NaN) are not in it."""
+    aggregate = summary.metrics.get(name)
+    infinite = summary.infinite.get(name, 0)
+    text = fmt(None if aggregate is None or aggregate.n == 0 else aggregate.value)
+    if aggregate is not None and aggregate.n + infinite < summary.n_ok:
+        text += f" n={aggregate.n}"
+    return f"{text}; inf n={infinite}" if infinite else text
 
 
 def bd_table(rows: list[tuple[str, str, str, str, Delta, Delta]], method: str) -> Table:
