@@ -50,7 +50,7 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         layout, depth = wide
         scaling = (
             "round(value * 255) for floats in [0, 1]"
-            if "float" in depth
+            if layout == "F"
             else "value // 257 for 16 bits"
         )
         raise MpqError(

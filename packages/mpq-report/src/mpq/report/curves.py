@@ -166,10 +166,8 @@ def target_label(point: Point) -> str:
 
 def _axis_label(experiment: Experiment, name: str) -> str:
     if name in experiment.scores:
-        info = experiment.scores[name]
-        text = info.get("label", name)
+        text = experiment.scores[name].get("label", name)
     else:
-        info = experiment.metrics.get(name, {})
         text = name.upper() if len(name) <= 7 else name  # psnr, ms-ssim; not stlpips-alex
     unit = unit_of(name)
     arrow = "higher is better" if experiment.higher_is_better(name) else "lower is better"
