@@ -12,6 +12,7 @@ samples never cross a process boundary.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -120,14 +121,12 @@ def list_files(inputs: Iterable[str | Path], suffixes: Collection[str], kind: st
     left_out: Counter[str] = Counter()
     for item in inputs:
         if item.is_dir():
-            visible = [
-                p
-                for p in sorted(item.rglob("*"))
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(item).parts)
-            ]
-            files += [p for p in visible if p.suffix.lower() in suffixes]
-            left_out.update(p.suffix.lower() for p in visible if p.suffix.lower() not in suffixes)
+            for path in _visible_files(item):
+                suffix = path.suffix.lower()
+                if suffix in suffixes:
+                    files.append(path)
+                else:
+                    left_out[suffix] += 1
         elif item.exists():
             files.append(item)
         else:
@@ -139,6 +138,20 @@ def list_files(inputs: Iterable[str | Path], suffixes: Collection[str], kind: st
             f" {', '.join(sorted(suffixes))}, or name a file directly."
         )
     return FoundFiles(files, dict(left_out))
+
+
+def _visible_files(folder: Path) -> list[Path]:
+    """The files under `folder`, sorted, without hidden ones; hidden folders are not entered
+    (a .git of many thousand objects costs nothing)."""
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [
+            path
+            for name in names
+            if not name.startswith(".") and (path := Path(parent, name)).is_file()
+        ]
+    return sorted(found)
 
 
 def left_out_notice(left_out: Mapping[str, int]) -> str | None:
